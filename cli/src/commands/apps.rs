@@ -1,0 +1,93 @@
+//! apps, status, delete.
+
+use std::io::{IsTerminal, Write};
+
+use gofast_proto::v1 as pb;
+use serde_json::json;
+
+use crate::{
+    args::Output,
+    client::Client,
+    error::{CliError, CliResult},
+    output::{self, app_json, event_json, print_json, stage_name},
+};
+
+pub async fn list(server: &str, out: Output) -> CliResult {
+    let mut client = Client::authenticated(server).await?;
+    let req = client.req(pb::ListAppsRequest {});
+    let apps = client
+        .apps
+        .list_apps(req)
+        .await
+        .map_err(|s| client.fail(s))?
+        .into_inner()
+        .apps;
+    output::apps(out, &apps);
+    Ok(())
+}
+
+pub async fn status(server: &str, out: Output, app: &str) -> CliResult {
+    let mut client = Client::authenticated(server).await?;
+    let req = client.req(pb::GetAppStatusRequest {
+        app: app.to_string(),
+    });
+    let resp = client
+        .apps
+        .get_app_status(req)
+        .await
+        .map_err(|s| client.fail(s))?
+        .into_inner();
+    let a = resp.app.unwrap_or_default();
+    if out == Output::Json {
+        let mut v = app_json(&a);
+        v["status_message"] = json!(a.status_message);
+        v["events"] = resp.events.iter().map(event_json).collect();
+        print_json(&v);
+        return Ok(());
+    }
+    println!("{} ({})", a.name, a.app_id);
+    println!(
+        "  status:   {}{}",
+        stage_name(a.status),
+        if a.status_message.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", a.status_message)
+        }
+    );
+    println!("  revision: {}", a.revision);
+    println!("  url:      {}", a.url);
+    for e in &resp.events {
+        println!("  {:<12} {}", stage_name(e.stage), e.message);
+    }
+    Ok(())
+}
+
+pub async fn delete(server: &str, app: &str, yes: bool) -> CliResult {
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::usage(format!(
+                "refusing to delete {app:?} without confirmation"
+            ))
+            .hint(format!("run `gofast delete {app} --yes`")));
+        }
+        eprint!("Delete {app} and stop its URL? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(CliError::rejected("not deleted"));
+        }
+    }
+    let mut client = Client::authenticated(server).await?;
+    let req = client.req(pb::DeleteAppRequest {
+        app: app.to_string(),
+    });
+    client
+        .apps
+        .delete_app(req)
+        .await
+        .map_err(|s| client.fail(s))?;
+    eprintln!("Deleted {app}.");
+    Ok(())
+}

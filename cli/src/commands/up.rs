@@ -1,0 +1,25 @@
+//! `gofast up`: the control plane in the foreground, with embedded defaults.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    args::UpArgs,
+    error::{CliError, CliResult},
+};
+
+pub async fn run(args: UpArgs) -> CliResult {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GOFAST_LOG")
+                .unwrap_or_else(|_| "gofast_controlplane=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(gofast_controlplane::server::cancel_on_signal(
+        shutdown.clone(),
+    ));
+    gofast_controlplane::run(args.config, shutdown, &|msg| eprintln!("{msg}"))
+        .await
+        .map_err(|e| CliError::rejected(e.to_string()))
+}

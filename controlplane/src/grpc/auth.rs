@@ -1,0 +1,92 @@
+use std::sync::Arc;
+
+use gofast_proto::v1::{self as pb, auth_service_server::AuthService};
+use tonic::{Request, Response, Status};
+
+use super::{caller, convert, to_status};
+use crate::service::Platform;
+
+pub struct AuthApi(pub Arc<Platform>);
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    async fn signup(
+        &self,
+        req: Request<pb::SignupRequest>,
+    ) -> Result<Response<pb::SignupResponse>, Status> {
+        let r = req.into_inner();
+        let user = self
+            .0
+            .signup(&r.email, &r.password)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SignupResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn login(
+        &self,
+        req: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let r = req.into_inner();
+        let s = self
+            .0
+            .login(&r.email, &r.password)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::LoginResponse {
+            access_token: s.access_token,
+            token_type: "bearer".into(),
+            expires_at: convert::timestamp(s.expires_at),
+            user: Some(convert::user(&s.user)),
+        }))
+    }
+
+    async fn me(&self, req: Request<pb::MeRequest>) -> Result<Response<pb::MeResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let user = self.0.me(&c).await.map_err(to_status)?;
+        Ok(Response::new(pb::MeResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn create_api_token(
+        &self,
+        req: Request<pb::CreateApiTokenRequest>,
+    ) -> Result<Response<pb::CreateApiTokenResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let (token, secret) = self
+            .0
+            .create_token(&c, &req.into_inner().name)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::CreateApiTokenResponse {
+            token: Some(convert::token(&token)),
+            secret,
+        }))
+    }
+
+    async fn list_api_tokens(
+        &self,
+        req: Request<pb::ListApiTokensRequest>,
+    ) -> Result<Response<pb::ListApiTokensResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let tokens = self.0.list_tokens(&c).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListApiTokensResponse {
+            tokens: tokens.iter().map(convert::token).collect(),
+        }))
+    }
+
+    async fn revoke_api_token(
+        &self,
+        req: Request<pb::RevokeApiTokenRequest>,
+    ) -> Result<Response<pb::RevokeApiTokenResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        self.0
+            .revoke_token(&c, &req.into_inner().id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::RevokeApiTokenResponse {}))
+    }
+}

@@ -1,0 +1,162 @@
+//! The embedded shape's router to apps: `/user/{user_id}/app/{app_id}/...`
+//! is forwarded, prefix stripped, to the app's loopback port. Bodies stream
+//! both ways; nothing is buffered.
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderName, HeaderValue, StatusCode, Uri, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+
+use super::{HttpState, error_response};
+use crate::error::Error;
+
+#[derive(Clone)]
+pub struct Gateway {
+    client: Client<HttpConnector, Body>,
+}
+
+impl Gateway {
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
+    }
+}
+
+/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Splits `/user/{u}/app/{a}/rest` into (u, a, "/rest").
+fn split_path(path: &str) -> Option<(&str, &str, &str)> {
+    let rest = path.strip_prefix("/user/")?;
+    let (user_id, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("app/")?;
+    let (app_id, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    Some((user_id, app_id, tail))
+}
+
+pub async fn proxy(
+    State(state): State<HttpState>,
+    ConnectInfo(client_addr): ConnectInfo<SocketAddr>,
+    mut req: Request,
+) -> Response {
+    let uri = req.uri().clone();
+    let Some((user_id, app_id, tail)) = split_path(uri.path()) else {
+        return not_deployed();
+    };
+    let Some(upstream) = state.platform.runtime().upstream(user_id, app_id) else {
+        return not_deployed();
+    };
+    if tail.is_empty() {
+        // The app's root is `prefix/`; relative links in its pages need the slash.
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        return Redirect::permanent(&format!("{}/{query}", uri.path())).into_response();
+    }
+    let prefix = &uri.path()[..uri.path().len() - tail.len()];
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{tail}?{q}"),
+        None => tail.to_string(),
+    };
+    let Ok(target) = Uri::builder()
+        .scheme("http")
+        .authority(upstream.to_string())
+        .path_and_query(path_and_query)
+        .build()
+    else {
+        return error_response(&Error::InvalidArgument("malformed request path".into()));
+    };
+    *req.uri_mut() = target;
+    let headers = req.headers_mut();
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let forwarded = [
+        ("x-forwarded-for", client_addr.ip().to_string()),
+        ("x-forwarded-proto", "http".to_string()),
+        ("x-forwarded-prefix", prefix.to_string()),
+    ];
+    for (name, value) in forwarded {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+
+    let platform = state.platform.clone();
+    let app = app_id.to_string();
+    tokio::spawn(async move {
+        let _ = platform.record_activity(&app).await;
+    });
+
+    match state.gateway.client.request(req).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            for name in HOP_BY_HOP {
+                parts.headers.remove(name);
+            }
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(e) => {
+            tracing::warn!(app_id = %app_id, error = %e, "gateway: app did not answer");
+            (
+                StatusCode::BAD_GATEWAY,
+                axum::Json(serde_json::json!({
+                    "code": "unavailable",
+                    "message": "the app is not answering right now; `gofast logs` shows its output",
+                })),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn not_deployed() -> Response {
+    error_response(&Error::NotFound(
+        "no app is deployed at this address".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_path;
+
+    #[test]
+    fn splits_prefix_from_the_app_path() {
+        assert_eq!(
+            split_path("/user/u1/app/a1/docs"),
+            Some(("u1", "a1", "/docs"))
+        );
+        assert_eq!(split_path("/user/u1/app/a1/"), Some(("u1", "a1", "/")));
+        assert_eq!(split_path("/user/u1/app/a1"), Some(("u1", "a1", "")));
+        assert_eq!(
+            split_path("/user/u1/app/a1/x/y"),
+            Some(("u1", "a1", "/x/y"))
+        );
+        assert_eq!(split_path("/user/u1/apps/a1/"), None);
+        assert_eq!(split_path("/api/apps"), None);
+    }
+}

@@ -1,0 +1,251 @@
+//! The embedded runtime: each app is one runner process on a loopback port,
+//! reached through the control plane's gateway. A new revision starts beside
+//! the old one and takes the route only once it is healthy, so an update
+//! never drops a request and a broken revision never replaces a working one.
+
+mod output;
+mod process;
+mod python;
+
+pub use python::{PythonEnv, PythonSetup};
+
+use std::{
+    collections::HashMap,
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+
+use self::{
+    output::OutputLog,
+    process::{AppProcess, Launch, describe_exit},
+};
+use super::{DeployFailure, Progress, Runtime, RuntimeError, Target};
+use crate::model::{AppId, Stage, UserId};
+
+/// How many lines of output a failed deploy shows.
+const FAILURE_TAIL_LINES: usize = 30;
+
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    /// Each app's files live below `apps_dir/{app_id}/`.
+    pub apps_dir: PathBuf,
+    /// How long a new revision has to answer `/health`.
+    pub start_timeout: Duration,
+    /// How long a stopping app has between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+}
+
+struct Route {
+    user_id: UserId,
+    addr: SocketAddr,
+}
+
+pub struct LocalRuntime {
+    env: PythonEnv,
+    settings: LocalSettings,
+    serving: tokio::sync::Mutex<HashMap<AppId, AppProcess>>,
+    /// Read by the gateway on every request, so a plain lock, held briefly.
+    routes: RwLock<HashMap<AppId, Route>>,
+    logs: Mutex<HashMap<AppId, Arc<OutputLog>>>,
+    http: Client<HttpConnector, Empty<Bytes>>,
+}
+
+impl LocalRuntime {
+    pub fn new(env: PythonEnv, settings: LocalSettings) -> Self {
+        Self {
+            env,
+            settings,
+            serving: Default::default(),
+            routes: Default::default(),
+            logs: Default::default(),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    fn log_of(&self, app_id: &str) -> Arc<OutputLog> {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.entry(app_id.to_string()).or_default().clone()
+    }
+
+    async fn write_files(&self, target: &Target) -> Result<PathBuf, DeployFailure> {
+        let dir = self.settings.apps_dir.join(&target.app_id).join(format!(
+            "r{}-{}",
+            target.revision,
+            crate::ids::new_id(6)
+        ));
+        let fail =
+            |e: std::io::Error| DeployFailure::new(format!("could not write the app's files: {e}"));
+        tokio::fs::create_dir_all(&dir).await.map_err(fail)?;
+        for f in &target.files {
+            // Names were validated as plain file names; refuse anything else here too.
+            if f.name.contains('/') || f.name.starts_with('.') {
+                return Err(DeployFailure::new(format!(
+                    "refusing file name {:?}",
+                    f.name
+                )));
+            }
+            tokio::fs::write(dir.join(&f.name), &f.content)
+                .await
+                .map_err(fail)?;
+        }
+        Ok(dir)
+    }
+
+    /// Waits until `/health` answers 200, the process exits, or time runs out.
+    async fn health_check(&self, proc: &AppProcess, log: &OutputLog) -> Result<(), DeployFailure> {
+        let uri: hyper::Uri = format!("http://{}/health", proc.addr)
+            .parse()
+            .map_err(|_| DeployFailure::new("bad health-check address"))?;
+        let poll = async {
+            loop {
+                if let Ok(Ok(resp)) =
+                    tokio::time::timeout(Duration::from_secs(2), self.http.get(uri.clone())).await
+                    && resp.status().is_success()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let tail = || {
+            log.tail_since(proc.output_mark, FAILURE_TAIL_LINES)
+                .join("\n")
+        };
+        tokio::select! {
+            _ = poll => Ok(()),
+            status = proc.exited() => Err(DeployFailure {
+                reason: format!("the app {} while starting", describe_exit(status)),
+                output_tail: tail(),
+            }),
+            _ = tokio::time::sleep(self.settings.start_timeout) => Err(DeployFailure {
+                reason: format!(
+                    "the app did not answer /health within {}s",
+                    self.settings.start_timeout.as_secs()
+                ),
+                output_tail: tail(),
+            }),
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    async fn deploy(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure> {
+        progress.stage(
+            Stage::Applying,
+            &format!("writing {} file(s)", target.files.len()),
+        );
+        let dir = self.write_files(target).await?;
+        let port = free_port().map_err(|e| DeployFailure::new(format!("no free port: {e}")))?;
+        let log = self.log_of(&target.app_id);
+        progress.stage(
+            Stage::Starting,
+            &format!("starting revision {}", target.revision),
+        );
+        let launch = Launch {
+            python: &self.env.python,
+            runner: &self.env.runner,
+            app_dir: &dir,
+            port,
+            root_path: &target.root_path,
+        };
+        let proc = AppProcess::spawn(launch, target.revision, log.clone()).map_err(|e| {
+            DeployFailure::new(format!(
+                "could not start {}: {e}",
+                self.env.python.display()
+            ))
+        })?;
+        progress.stage(Stage::HealthCheck, "waiting for /health to answer");
+        if let Err(failure) = self.health_check(&proc, &log).await {
+            proc.stop(self.settings.stop_grace).await;
+            return Err(failure);
+        }
+        // Switch the route first, then retire the old process.
+        if let Ok(mut routes) = self.routes.write() {
+            routes.insert(
+                target.app_id.clone(),
+                Route {
+                    user_id: target.user_id.clone(),
+                    addr: proc.addr,
+                },
+            );
+        }
+        let old = self
+            .serving
+            .lock()
+            .await
+            .insert(target.app_id.clone(), proc);
+        if let Some(old) = old {
+            tokio::spawn(old.stop(self.settings.stop_grace));
+        }
+        Ok(())
+    }
+
+    async fn is_running(&self, app_id: &str, revision: u32) -> bool {
+        self.serving
+            .lock()
+            .await
+            .get(app_id)
+            .is_some_and(|p| p.revision == revision && p.exit_status().is_none())
+    }
+
+    async fn remove(&self, app_id: &str) -> Result<(), RuntimeError> {
+        if let Ok(mut routes) = self.routes.write() {
+            routes.remove(app_id);
+        }
+        let proc = self.serving.lock().await.remove(app_id);
+        if let Some(proc) = proc {
+            proc.stop(self.settings.stop_grace).await;
+        }
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.remove(app_id);
+        }
+        let _ = tokio::fs::remove_dir_all(self.settings.apps_dir.join(app_id)).await;
+        Ok(())
+    }
+
+    async fn logs(&self, app_id: &str, lines: usize) -> Vec<String> {
+        self.log_of(app_id).tail(lines)
+    }
+
+    async fn running_apps(&self) -> usize {
+        self.serving
+            .lock()
+            .await
+            .values()
+            .filter(|p| p.exit_status().is_none())
+            .count()
+    }
+
+    fn upstream(&self, user_id: &str, app_id: &str) -> Option<SocketAddr> {
+        let routes = self.routes.read().ok()?;
+        routes
+            .get(app_id)
+            .filter(|r| r.user_id == user_id)
+            .map(|r| r.addr)
+    }
+
+    async fn shutdown(&self) {
+        if let Ok(mut routes) = self.routes.write() {
+            routes.clear();
+        }
+        let procs: Vec<AppProcess> = self.serving.lock().await.drain().map(|(_, p)| p).collect();
+        let grace = self.settings.stop_grace;
+        futures::future::join_all(procs.into_iter().map(|p| p.stop(grace))).await;
+    }
+}

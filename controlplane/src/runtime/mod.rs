@@ -1,0 +1,77 @@
+//! Where apps run. A runtime converges one app on one revision at a time and
+//! reports progress; it never calls back into the service layer.
+
+pub mod local;
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+
+use crate::model::{AppFile, AppId, Stage, UserId};
+
+/// What should run: one revision of one app.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub app_id: AppId,
+    pub user_id: UserId,
+    pub revision: u32,
+    pub files: Vec<AppFile>,
+    /// The public path prefix, `/user/{user_id}/app/{app_id}`, without a trailing slash.
+    pub root_path: String,
+}
+
+/// Why a revision did not become healthy.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct DeployFailure {
+    pub reason: String,
+    /// The last lines the app printed (a traceback, typically).
+    pub output_tail: String,
+}
+
+impl DeployFailure {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            output_tail: String::new(),
+        }
+    }
+}
+
+/// Receives the runtime's stages (APPLYING, STARTING, HEALTH_CHECK) as they happen.
+pub trait Progress: Send + Sync {
+    fn stage(&self, stage: Stage, message: &str);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Makes `target` serve. Returns once the new revision answers its health
+    /// check and takes the traffic, or fails leaving the previous one serving.
+    async fn deploy(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure>;
+
+    /// True when `target`'s revision is already running and serving.
+    async fn is_running(&self, app_id: &str, revision: u32) -> bool;
+
+    /// Stops the app and forgets it; its URL answers 404 afterwards.
+    async fn remove(&self, app_id: &str) -> Result<(), RuntimeError>;
+
+    /// The last `lines` lines of the app's output.
+    async fn logs(&self, app_id: &str, lines: usize) -> Vec<String>;
+
+    /// How many apps serve right now.
+    async fn running_apps(&self) -> usize;
+
+    /// For the built-in gateway: where the app of this user listens.
+    fn upstream(&self, _user_id: &str, _app_id: &str) -> Option<SocketAddr> {
+        None
+    }
+
+    /// Stops everything this runtime started.
+    async fn shutdown(&self);
+}

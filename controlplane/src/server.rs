@@ -1,0 +1,184 @@
+//! Puts the pieces together and serves them on one port: gRPC (HTTP/2),
+//! grpc-web (HTTP/1.1), health, reflection, REST, metrics and the gateway.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Router, middleware};
+use gofast_proto::v1::{
+    FILE_DESCRIPTOR_SET, app_service_server::AppServiceServer,
+    auth_service_server::AuthServiceServer,
+};
+use time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic_web::GrpcWebLayer;
+use tracing::info;
+
+use crate::{
+    auth::{JwtKeys, load_or_create_secret},
+    config::{Config, RuntimeKind},
+    grpc::{AppApi, AuthApi},
+    http,
+    runtime::{
+        Runtime,
+        local::{LocalRuntime, LocalSettings, PythonSetup},
+    },
+    service::{Platform, PlatformSettings},
+    store::{SqliteStore, Store},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use the data dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error("cannot listen on {addr}: {source}; is another gofast running? Try --addr 127.0.0.1:0")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up gRPC reflection: {0}")]
+    Reflection(String),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the platform until `shutdown` fires, then stops every app.
+/// `say` tells the person at the terminal what is happening.
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<(), StartError> {
+    let data_dir = config.data_dir();
+    let dir_err = |source| StartError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&data_dir).map_err(dir_err)?;
+    set_private(&data_dir).map_err(dir_err)?;
+
+    let store_path = data_dir.join(&config.store);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_path)?);
+
+    let secret = match &config.jwt_secret {
+        Some(s) => s.as_bytes().to_vec(),
+        None => load_or_create_secret(&data_dir.join("jwt-secret")).map_err(dir_err)?,
+    };
+    let jwt = JwtKeys::new(&secret, Duration::hours(config.token_hours.into()));
+
+    let runtime: Arc<dyn Runtime> = match config.runtime {
+        RuntimeKind::Local => {
+            let setup = PythonSetup {
+                data_dir: &data_dir,
+                venv: config.venv.as_deref(),
+                python: &config.python,
+            };
+            let env = setup.prepare(say).await?;
+            let settings = LocalSettings {
+                apps_dir: data_dir.join("apps"),
+                start_timeout: config.start_timeout(),
+                stop_grace: std::time::Duration::from_secs(5),
+            };
+            // Files of a previous run belong to processes that are gone.
+            let _ = std::fs::remove_dir_all(&settings.apps_dir);
+            Arc::new(LocalRuntime::new(env, settings))
+        }
+    };
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
+    let public_base = match &config.public_url {
+        Some(_) => config.public_base(),
+        None => format!("http://{addr}"),
+    };
+    let platform = Platform::new(
+        store,
+        runtime,
+        jwt,
+        PlatformSettings {
+            public_base: public_base.clone(),
+            reconcile_every: std::time::Duration::from_secs(config.reconcile_seconds.max(1)),
+            idle_lifetime: std::time::Duration::from_secs(config.idle_hours * 3600),
+        },
+    );
+    platform.spawn_reconciler(shutdown.clone());
+
+    let app = router(platform.clone())?;
+    info!(%addr, data_dir = %data_dir.display(), "serving");
+    say(&format!("gofast is listening on {public_base}"));
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await;
+    say("Stopping apps…");
+    platform.shutdown().await;
+    served.map_err(StartError::Serve)
+}
+
+/// The whole port: gRPC services (with grpc-web) beside the HTTP routes.
+pub fn router(platform: Arc<Platform>) -> Result<Router, StartError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    // The reporter only flips SERVING flags; no await on anything slow.
+    tokio::spawn(async move {
+        health_reporter
+            .set_serving::<AuthServiceServer<AuthApi>>()
+            .await;
+        health_reporter
+            .set_serving::<AppServiceServer<AppApi>>()
+            .await;
+    });
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+
+    let grpc = Routes::new(AuthServiceServer::new(AuthApi(platform.clone())))
+        .add_service(AppServiceServer::new(AppApi(platform.clone())))
+        .add_service(health_service)
+        .add_service(reflection)
+        .into_axum_router()
+        .layer(GrpcWebLayer::new());
+
+    Ok(grpc
+        .merge(http::router(platform.clone()))
+        .route_layer(middleware::from_fn_with_state(
+            platform,
+            http::record_requests,
+        )))
+}
+
+fn set_private(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM: one signal stops the server, the
+/// gateway and every app.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    token.cancel();
+}

@@ -1,0 +1,263 @@
+//! Apps: create, update, read, delete. Code is validated before anything is
+//! stored; a stored revision is handed to the deploy machinery.
+
+use std::{collections::HashMap, sync::Mutex, time::Instant};
+
+use gofast_validate::{SourceFile, is_deployable, validate};
+use time::OffsetDateTime;
+
+use super::{Caller, Platform};
+use crate::{
+    error::{Error, Result},
+    ids,
+    model::{App, AppFile, DeployEvent, Stage, files_sha256},
+};
+
+/// An app as callers see it: the stored app and its public URL.
+#[derive(Debug, Clone)]
+pub struct AppView {
+    pub app: App,
+    pub url: String,
+}
+
+/// Limits how often gateway traffic writes `last_activity_at` to the store.
+#[derive(Default)]
+pub(super) struct ActivityThrottle(Mutex<HashMap<String, Instant>>);
+
+const ACTIVITY_WRITE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+const MAX_NAME_LEN: usize = 40;
+
+/// App names become part of commands and listings: keep them simple.
+pub fn check_app_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{name:?} is not a valid app name: use 1 to {MAX_NAME_LEN} lowercase letters, digits \
+             and dashes, starting with a letter (for example \"hello-api\")"
+        )))
+    }
+}
+
+fn check_files(files: &[AppFile]) -> Result<()> {
+    let sources: Vec<SourceFile<'_>> = files
+        .iter()
+        .map(|f| SourceFile {
+            name: &f.name,
+            content: f.content.as_bytes(),
+        })
+        .collect();
+    let diagnostics = validate(&sources);
+    if is_deployable(&diagnostics) {
+        Ok(())
+    } else {
+        Err(Error::InvalidCode(diagnostics))
+    }
+}
+
+impl Platform {
+    fn view(&self, app: App) -> AppView {
+        let url = self.app_url(&app.user_id, &app.id);
+        AppView { app, url }
+    }
+
+    /// The caller's app by id or name; another user's app is "not found" too.
+    pub(super) async fn find_app(&self, caller: &Caller, app: &str) -> Result<App> {
+        self.store
+            .find_app(&caller.user_id, app.trim())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no app {:?}: see `gofast apps`", app.trim())))
+    }
+
+    pub async fn create_app(
+        self: &std::sync::Arc<Self>,
+        caller: &Caller,
+        name: &str,
+        files: Vec<AppFile>,
+    ) -> Result<(AppView, u32)> {
+        let validating = OffsetDateTime::now_utc();
+        check_app_name(name)?;
+        check_files(&files)?;
+        let now = OffsetDateTime::now_utc();
+        let app = App {
+            id: ids::app_id(),
+            user_id: caller.user_id.clone(),
+            name: name.to_string(),
+            revision: 1,
+            live_revision: 0,
+            status: Stage::Stored,
+            status_message: String::new(),
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+        };
+        let rev = self
+            .store
+            .create_app(&app, &files, &files_sha256(&files))
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::AlreadyExists(_) => Error::AlreadyExists(format!(
+                    "you already have an app named {name:?}; deploy to it to update it"
+                )),
+                other => other,
+            })?;
+        self.begin_deploy(&app, rev.number, validating);
+        Ok((self.view(app), rev.number))
+    }
+
+    /// Stores a new revision unless the code is unchanged, and deploys it.
+    pub async fn update_app(
+        self: &std::sync::Arc<Self>,
+        caller: &Caller,
+        app_ref: &str,
+        files: Vec<AppFile>,
+    ) -> Result<(AppView, u32)> {
+        let validating = OffsetDateTime::now_utc();
+        let mut app = self.find_app(caller, app_ref).await?;
+        check_files(&files)?;
+        let sha = files_sha256(&files);
+        let current = self.store.revision(&app.id, app.revision).await?;
+        if current.is_some_and(|r| r.sha256 == sha) && app.status != Stage::Failed {
+            return Ok((self.view(app.clone()), app.revision));
+        }
+        let rev = self.store.add_revision(&app.id, &files, &sha).await?;
+        self.store
+            .set_status(&app.id, Stage::Stored, "", None)
+            .await?;
+        self.store
+            .touch_activity(&app.id, OffsetDateTime::now_utc())
+            .await?;
+        app.revision = rev.number;
+        app.status = Stage::Stored;
+        app.status_message.clear();
+        self.begin_deploy(&app, rev.number, validating);
+        Ok((self.view(app), rev.number))
+    }
+
+    pub async fn get_app(&self, caller: &Caller, app_ref: &str) -> Result<AppView> {
+        Ok(self.view(self.find_app(caller, app_ref).await?))
+    }
+
+    pub async fn list_apps(&self, caller: &Caller) -> Result<Vec<AppView>> {
+        let apps = self.store.list_apps(&caller.user_id).await?;
+        Ok(apps.into_iter().map(|a| self.view(a)).collect())
+    }
+
+    /// Deletes the app; its URL answers 404 afterwards.
+    pub async fn delete_app(&self, caller: &Caller, app_ref: &str) -> Result<()> {
+        let app = self.find_app(caller, app_ref).await?;
+        self.delete_app_by_id(&app.id).await
+    }
+
+    pub(super) async fn delete_app_by_id(&self, app_id: &str) -> Result<()> {
+        self.store.delete_app(app_id).await?;
+        self.deploys.forget(app_id);
+        self.runtime
+            .remove(app_id)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))
+    }
+
+    /// The app and the events of its latest deploy.
+    pub async fn app_status(
+        &self,
+        caller: &Caller,
+        app_ref: &str,
+    ) -> Result<(AppView, Vec<DeployEvent>)> {
+        let app = self.find_app(caller, app_ref).await?;
+        let events = self
+            .deploys
+            .history(&app.id, app.revision)
+            .unwrap_or_else(|| vec![self.stored_event(&app)]);
+        Ok((self.view(app), events))
+    }
+
+    /// The last known state of an app's deploy, when no events are in memory
+    /// (after a restart of the control plane).
+    pub(super) fn stored_event(&self, app: &App) -> DeployEvent {
+        DeployEvent {
+            app_id: app.id.clone(),
+            revision: app.revision,
+            stage: app.status,
+            message: app.status_message.clone(),
+            time: app.updated_at,
+            output_tail: String::new(),
+            url: if app.status == Stage::Ready {
+                self.app_url(&app.user_id, &app.id)
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// Checks code without storing it, for editors.
+    pub fn validate_code(&self, files: &[AppFile]) -> Vec<gofast_validate::Diagnostic> {
+        let sources: Vec<SourceFile<'_>> = files
+            .iter()
+            .map(|f| SourceFile {
+                name: &f.name,
+                content: f.content.as_bytes(),
+            })
+            .collect();
+        validate(&sources)
+    }
+
+    /// Notes traffic to an app, so that it is not cleaned up as idle.
+    pub async fn record_activity(&self, app_id: &str) -> Result<()> {
+        {
+            let mut last = self.activity.0.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            if last
+                .get(app_id)
+                .is_some_and(|t| now.duration_since(*t) < ACTIVITY_WRITE_EVERY)
+            {
+                return Ok(());
+            }
+            last.insert(app_id.to_string(), now);
+        }
+        Ok(self
+            .store
+            .touch_activity(app_id, OffsetDateTime::now_utc())
+            .await?)
+    }
+
+    /// Records activity on the caller's app (the REST endpoint).
+    pub async fn touch_app(&self, caller: &Caller, app_ref: &str) -> Result<()> {
+        let app = self.find_app(caller, app_ref).await?;
+        Ok(self
+            .store
+            .touch_activity(&app.id, OffsetDateTime::now_utc())
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_app_name;
+
+    #[test]
+    fn app_names() {
+        for ok in ["hello", "a", "hello-api-2"] {
+            assert!(check_app_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Hello",
+            "2fast",
+            "hello_api",
+            "hello-",
+            "a b",
+            &"a".repeat(41),
+        ] {
+            assert!(check_app_name(bad).is_err(), "{bad}");
+        }
+    }
+}

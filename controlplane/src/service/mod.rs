@@ -1,0 +1,84 @@
+//! The service layer: every rule of the platform lives here, once. gRPC
+//! handlers and REST routes are thin adapters over `Platform`.
+
+mod apps;
+mod auth;
+mod deploys;
+mod reconcile;
+
+pub use apps::AppView;
+pub use deploys::DeployWatch;
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{auth::JwtKeys, metrics::Metrics, model::UserId, runtime::Runtime, store::Store};
+
+/// Settings of the service layer, derived from `Config`.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    /// Where the outside world reaches the control plane, without a trailing slash.
+    pub public_base: String,
+    /// How often the reconciler compares runtimes with the store.
+    pub reconcile_every: Duration,
+    /// Apps without traffic for this long are deleted.
+    pub idle_lifetime: Duration,
+}
+
+pub struct Platform {
+    store: Arc<dyn Store>,
+    runtime: Arc<dyn Runtime>,
+    jwt: JwtKeys,
+    deploys: deploys::Deploys,
+    activity: apps::ActivityThrottle,
+    backoff: reconcile::Backoff,
+    settings: PlatformSettings,
+    pub metrics: Metrics,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: UserId,
+}
+
+impl Platform {
+    pub fn new(
+        store: Arc<dyn Store>,
+        runtime: Arc<dyn Runtime>,
+        jwt: JwtKeys,
+        settings: PlatformSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            runtime,
+            jwt,
+            deploys: Default::default(),
+            activity: Default::default(),
+            backoff: Default::default(),
+            settings,
+            metrics: Metrics::default(),
+        })
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    /// `/user/{user_id}/app/{app_id}`: the prefix the gateway strips.
+    pub fn root_path(user_id: &str, app_id: &str) -> String {
+        format!("/user/{user_id}/app/{app_id}")
+    }
+
+    pub fn app_url(&self, user_id: &str, app_id: &str) -> String {
+        format!(
+            "{}{}/",
+            self.settings.public_base,
+            Self::root_path(user_id, app_id)
+        )
+    }
+
+    /// Stops every app; the store keeps them for the next start.
+    pub async fn shutdown(&self) {
+        self.runtime.shutdown().await;
+    }
+}

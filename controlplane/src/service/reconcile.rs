@@ -1,0 +1,104 @@
+//! Level-triggered convergence: the store says what should run; the loop
+//! makes the runtime match it, at start (bringing every app back after a
+//! restart) and then periodically (restarting crashed apps with backoff,
+//! removing idle apps).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{Platform, deploys::Reason};
+use crate::model::{App, Stage};
+
+/// Restart attempts per app, for backoff.
+#[derive(Default)]
+pub(super) struct Backoff(Mutex<HashMap<String, (u32, Instant)>>);
+
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+impl Backoff {
+    /// True if the app may be restarted now; counts the attempt.
+    fn attempt(&self, app_id: &str) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let entry = map.entry(app_id.to_string()).or_insert((0, now));
+        if now < entry.1 {
+            return false;
+        }
+        let delay = Duration::from_secs(1 << entry.0.min(6)).min(MAX_BACKOFF);
+        *entry = (entry.0 + 1, now + delay);
+        true
+    }
+
+    fn reset(&self, app_id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app_id);
+    }
+}
+
+/// The revision that should be serving: the desired one, unless its deploy
+/// failed, in which case the last one that was READY.
+fn serving_revision(app: &App) -> u32 {
+    if app.status == Stage::Failed {
+        app.live_revision
+    } else {
+        app.revision
+    }
+}
+
+impl Platform {
+    /// Runs the loop until `shutdown`; the first pass happens at once.
+    pub fn spawn_reconciler(self: &Arc<Self>, shutdown: CancellationToken) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                this.reconcile_once().await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(this.settings.reconcile_every) => {}
+                }
+            }
+        });
+    }
+
+    pub async fn reconcile_once(self: &Arc<Self>) {
+        let apps = match self.store.all_apps().await {
+            Ok(apps) => apps,
+            Err(e) => {
+                warn!(error = %e, "reconcile: cannot list apps");
+                return;
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        for app in apps {
+            let idle = now - app.last_activity_at;
+            if idle > self.settings.idle_lifetime {
+                info!(app_id = %app.id, idle_hours = idle.whole_hours(), "removing idle app");
+                if let Err(e) = self.delete_app_by_id(&app.id).await {
+                    warn!(app_id = %app.id, error = %e, "could not remove idle app");
+                }
+                continue;
+            }
+            let revision = serving_revision(&app);
+            if revision == 0 || self.deploys.busy(&app.id) {
+                continue;
+            }
+            if self.runtime.is_running(&app.id, revision).await {
+                self.backoff.reset(&app.id);
+                continue;
+            }
+            if self.backoff.attempt(&app.id) {
+                info!(app_id = %app.id, revision, "starting app to match the store");
+                self.spawn_deploy(app.id.clone(), revision, Reason::Converge);
+            }
+        }
+    }
+}

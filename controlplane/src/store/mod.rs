@@ -1,0 +1,78 @@
+//! Where desired state lives. The service layer only sees the `Store` trait;
+//! each backend hides its connections and its locking.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("store: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Fails with `AlreadyExists` when the email is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+
+    /// Creates the app and its first revision in one step; `AlreadyExists`
+    /// when the user already has an app of that name.
+    async fn create_app(&self, app: &App, files: &[AppFile], sha256: &str)
+    -> StoreResult<Revision>;
+    /// Stores the next revision and makes it the desired one.
+    async fn add_revision(
+        &self,
+        app_id: &str,
+        files: &[AppFile],
+        sha256: &str,
+    ) -> StoreResult<Revision>;
+    /// Makes an existing revision the desired one again.
+    async fn set_desired_revision(&self, app_id: &str, number: u32) -> StoreResult<()>;
+    /// The user's app with this id or, failing that, this name.
+    async fn find_app(&self, user_id: &str, id_or_name: &str) -> StoreResult<Option<App>>;
+    async fn app_by_id(&self, app_id: &str) -> StoreResult<Option<App>>;
+    /// The user's apps, newest first.
+    async fn list_apps(&self, user_id: &str) -> StoreResult<Vec<App>>;
+    /// Every app with a revision, for reconciling runtimes.
+    async fn all_apps(&self) -> StoreResult<Vec<App>>;
+    async fn revision(&self, app_id: &str, number: u32) -> StoreResult<Option<Revision>>;
+    /// Records how the latest deploy went; `live_revision` is set when a
+    /// revision became READY.
+    async fn set_status(
+        &self,
+        app_id: &str,
+        stage: Stage,
+        message: &str,
+        live_revision: Option<u32>,
+    ) -> StoreResult<()>;
+    async fn touch_activity(&self, app_id: &str, at: OffsetDateTime) -> StoreResult<()>;
+    /// Deletes the app with its revisions.
+    async fn delete_app(&self, app_id: &str) -> StoreResult<()>;
+
+    async fn create_token(&self, token: &ApiToken, secret_hash: &str) -> StoreResult<()>;
+    /// The token with this hash, if not revoked; marks it used.
+    async fn use_token(
+        &self,
+        secret_hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<ApiToken>>;
+    async fn list_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>>;
+    /// Fails with `NotFound` unless the user has a token of that id.
+    async fn revoke_token(&self, user_id: &str, token_id: &str) -> StoreResult<()>;
+}

@@ -1,0 +1,522 @@
+//! The embedded store: one SQLite file. rusqlite is synchronous, so every call
+//! runs on the blocking pool behind one connection; SQLite serialises writes
+//! anyway, and the unique indexes make races between requests harmless.
+
+use std::{path::Path, sync::Arc};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::sync::Mutex;
+use time::OffsetDateTime;
+
+use super::{Store, StoreError, StoreResult};
+use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
+
+/// Each entry upgrades the schema by one version (`PRAGMA user_version`).
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE apps (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
+    live_revision INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    status_message TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_activity_at INTEGER NOT NULL,
+    UNIQUE (user_id, name)
+);
+CREATE TABLE revisions (
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    files TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, number)
+);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX api_tokens_by_user ON api_tokens(user_id);
+"#];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path).map_err(internal)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for unit tests.
+    pub fn in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory().map_err(internal)?)
+    }
+
+    fn init(mut conn: Connection) -> StoreResult<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(internal)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .map_err(internal)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Internal("connection lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(internal)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(internal)?;
+        tx.execute_batch(sql).map_err(internal)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(internal)?;
+        tx.commit().map_err(internal)?;
+    }
+    Ok(())
+}
+
+fn internal(e: rusqlite::Error) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Maps a unique-constraint failure to `AlreadyExists(what)`.
+fn unique(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::AlreadyExists(what.into()),
+        _ => internal(e),
+    }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+const APP_COLUMNS: &str = "id, user_id, name, revision, live_revision, status, status_message, created_at, updated_at, last_activity_at";
+
+fn app_from_row(r: &Row<'_>) -> rusqlite::Result<App> {
+    let status: String = r.get(5)?;
+    Ok(App {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        revision: r.get(3)?,
+        live_revision: r.get(4)?,
+        status: Stage::parse(&status).unwrap_or(Stage::Failed),
+        status_message: r.get(6)?,
+        created_at: from_millis(r.get(7)?),
+        updated_at: from_millis(r.get(8)?),
+        last_activity_at: from_millis(r.get(9)?),
+    })
+}
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        created_at: from_millis(r.get(3)?),
+    })
+}
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        created_at: from_millis(r.get(3)?),
+        last_used_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
+    })
+}
+
+fn insert_revision(
+    conn: &Connection,
+    app_id: &str,
+    number: u32,
+    files: &[AppFile],
+    sha256: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Revision> {
+    let json = serde_json::to_string(files).map_err(|e| StoreError::Internal(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO revisions (app_id, number, files, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![app_id, number, json, sha256, millis(now)],
+    )
+    .map_err(unique("revision"))?;
+    Ok(Revision {
+        app_id: app_id.to_string(),
+        number,
+        files: files.to_vec(),
+        sha256: sha256.to_string(),
+        created_at: now,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let u = user.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![u.id, u.email, u.password_hash, millis(u.created_at)],
+            )
+            .map_err(unique("an account with this email"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let email = email.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT id, email, password_hash, created_at FROM users WHERE email = ?1",
+                [email],
+                user_from_row,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT id, email, password_hash, created_at FROM users WHERE id = ?1",
+                [id],
+                user_from_row,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn create_app(
+        &self,
+        app: &App,
+        files: &[AppFile],
+        sha256: &str,
+    ) -> StoreResult<Revision> {
+        let (app, files, sha) = (app.clone(), files.to_vec(), sha256.to_string());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, 1, 0, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params![
+                    app.id,
+                    app.user_id,
+                    app.name,
+                    app.status.as_str(),
+                    app.status_message,
+                    millis(app.created_at),
+                    millis(app.updated_at),
+                    millis(app.last_activity_at)
+                ],
+            )
+            .map_err(unique("an app with this name"))?;
+            let rev = insert_revision(&tx, &app.id, 1, &files, &sha, app.created_at)?;
+            tx.commit().map_err(internal)?;
+            Ok(rev)
+        })
+        .await
+    }
+
+    async fn add_revision(
+        &self,
+        app_id: &str,
+        files: &[AppFile],
+        sha256: &str,
+    ) -> StoreResult<Revision> {
+        let (app_id, files, sha) = (app_id.to_string(), files.to_vec(), sha256.to_string());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            let exists: i64 = tx
+                .query_row("SELECT COUNT(*) FROM apps WHERE id = ?1", [&app_id], |r| {
+                    r.get(0)
+                })
+                .map_err(internal)?;
+            if exists == 0 {
+                return Err(StoreError::NotFound("app".into()));
+            }
+            let next: u32 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE app_id = ?1",
+                    [&app_id],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            let now = OffsetDateTime::now_utc();
+            let rev = insert_revision(&tx, &app_id, next, &files, &sha, now)?;
+            tx.execute(
+                "UPDATE apps SET revision = ?2, updated_at = ?3 WHERE id = ?1",
+                params![app_id, next, millis(now)],
+            )
+            .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(rev)
+        })
+        .await
+    }
+
+    async fn set_desired_revision(&self, app_id: &str, number: u32) -> StoreResult<()> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE apps SET revision = ?2, updated_at = ?3 WHERE id = ?1
+                     AND EXISTS (SELECT 1 FROM revisions WHERE app_id = ?1 AND number = ?2)",
+                    params![app_id, number, millis(OffsetDateTime::now_utc())],
+                )
+                .map_err(internal)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("revision".into()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_app(&self, user_id: &str, id_or_name: &str) -> StoreResult<Option<App>> {
+        let (user_id, key) = (user_id.to_string(), id_or_name.to_string());
+        self.with(move |c| {
+            // An id match wins over a name match.
+            c.query_row(
+                &format!(
+                    "SELECT {APP_COLUMNS} FROM apps WHERE user_id = ?1 AND (id = ?2 OR name = ?2)
+                     ORDER BY id = ?2 DESC LIMIT 1"
+                ),
+                params![user_id, key],
+                app_from_row,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn app_by_id(&self, app_id: &str) -> StoreResult<Option<App>> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1"),
+                [app_id],
+                app_from_row,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn list_apps(&self, user_id: &str) -> StoreResult<Vec<App>> {
+        let user_id = user_id.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {APP_COLUMNS} FROM apps WHERE user_id = ?1 ORDER BY created_at DESC, id"
+                ))
+                .map_err(internal)?;
+            let rows = stmt.query_map([user_id], app_from_row).map_err(internal)?;
+            rows.collect::<Result<_, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn all_apps(&self) -> StoreResult<Vec<App>> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {APP_COLUMNS} FROM apps WHERE revision > 0 ORDER BY created_at, id"
+                ))
+                .map_err(internal)?;
+            let rows = stmt.query_map([], app_from_row).map_err(internal)?;
+            rows.collect::<Result<_, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn revision(&self, app_id: &str, number: u32) -> StoreResult<Option<Revision>> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT files, sha256, created_at FROM revisions WHERE app_id = ?1 AND number = ?2",
+                    params![app_id, number],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(internal)?;
+            row.map(|(files, sha256, created_at)| {
+                Ok(Revision {
+                    app_id: app_id.clone(),
+                    number,
+                    files: serde_json::from_str(&files)
+                        .map_err(|e| StoreError::Internal(format!("revision files: {e}")))?,
+                    sha256,
+                    created_at: from_millis(created_at),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn set_status(
+        &self,
+        app_id: &str,
+        stage: Stage,
+        message: &str,
+        live_revision: Option<u32>,
+    ) -> StoreResult<()> {
+        let (app_id, message) = (app_id.to_string(), message.to_string());
+        self.with(move |c| {
+            c.execute(
+                "UPDATE apps SET status = ?2, status_message = ?3,
+                 live_revision = COALESCE(?4, live_revision) WHERE id = ?1",
+                params![app_id, stage.as_str(), message, live_revision],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch_activity(&self, app_id: &str, at: OffsetDateTime) -> StoreResult<()> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE apps SET last_activity_at = MAX(last_activity_at, ?2) WHERE id = ?1",
+                params![app_id, millis(at)],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_app(&self, app_id: &str) -> StoreResult<()> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            let n = c
+                .execute("DELETE FROM apps WHERE id = ?1", [app_id])
+                .map_err(internal)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("app".into()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: &ApiToken, secret_hash: &str) -> StoreResult<()> {
+        let (t, hash) = (token.clone(), secret_hash.to_string());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO api_tokens (id, user_id, name, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.id, t.user_id, t.name, hash, millis(t.created_at)],
+            )
+            .map_err(unique("token"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn use_token(
+        &self,
+        secret_hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<ApiToken>> {
+        let hash = secret_hash.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "UPDATE api_tokens SET last_used_at = ?2 WHERE secret_hash = ?1
+                 RETURNING id, user_id, name, created_at, last_used_at",
+                params![hash, millis(at)],
+                token_from_row,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn list_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+        let user_id = user_id.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens
+                     WHERE user_id = ?1 ORDER BY created_at, id",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map([user_id], token_from_row)
+                .map_err(internal)?;
+            rows.collect::<Result<_, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, user_id: &str, token_id: &str) -> StoreResult<()> {
+        let (user_id, token_id) = (user_id.to_string(), token_id.to_string());
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM api_tokens WHERE id = ?1 AND user_id = ?2",
+                    [token_id, user_id],
+                )
+                .map_err(internal)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("token".into()));
+            }
+            Ok(())
+        })
+        .await
+    }
+}
