@@ -71,6 +71,7 @@ impl OutputLog {
             .collect()
     }
 
+    #[allow(dead_code)] // for following logs live
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.live.subscribe()
     }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of gofast: formatting and lints, the Rust unit and
+# end-to-end tests (real `gofast up`, real uvicorn processes), and the
+# runner's pytest suite. Installs what the tests need on first run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stage() { printf '\n==> %s\n' "$*"; }
+
+stage "Python virtualenv for the runner"
+scripts/venv.sh
+export GOFAST_TEST_VENV="$PWD/.venv"
+
+stage "cargo fmt --check"
+cargo fmt --all -- --check
+
+stage "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+stage "cargo test (unit and end-to-end)"
+cargo test --workspace
+
+stage "runner tests (pytest)"
+.venv/bin/python -m pytest runner/tests -q
