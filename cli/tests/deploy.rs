@@ -11,27 +11,57 @@ use common::*;
 async fn deployed_hello_answers_at_its_url_with_docs_through_the_prefix() {
     let platform = Platform::start();
     let ada = platform.user("ada@example.com");
-    let out = ada.run(&["deploy", repo().join("examples/hello/main.py").to_str().unwrap()]);
+    let out = ada.run(&[
+        "deploy",
+        repo().join("examples/hello/main.py").to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let url = text(&out.stdout).trim().to_string();
     // stdout is the URL and nothing else, so URL=$(gofast deploy main.py) works.
-    assert!(url.starts_with(&format!("{}/user/", platform.url)) && url.ends_with('/'), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/user/", platform.url)) && url.ends_with('/'),
+        "{url}"
+    );
     assert_eq!(text(&out.stdout).lines().count(), 1);
     let stderr = text(&out.stderr);
-    let stages: Vec<&str> = ["VALIDATING", "STORED", "APPLYING", "STARTING", "HEALTH_CHECK", "READY"].to_vec();
-    let positions: Vec<usize> = stages.iter().map(|s| stderr.find(s).unwrap_or_else(|| panic!("no {s} in {stderr}"))).collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "stages out of order:\n{stderr}");
+    let stages: Vec<&str> = [
+        "VALIDATING",
+        "STORED",
+        "APPLYING",
+        "STARTING",
+        "HEALTH_CHECK",
+        "READY",
+    ]
+    .to_vec();
+    let positions: Vec<usize> = stages
+        .iter()
+        .map(|s| {
+            stderr
+                .find(s)
+                .unwrap_or_else(|| panic!("no {s} in {stderr}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "stages out of order:\n{stderr}"
+    );
 
     let root = get_json(&url).await;
     assert_eq!(root["message"], "Hello from gofast!");
     assert_eq!(get_json(&format!("{url}health")).await["status"], "ok");
     let prefix = url.trim_start_matches(&platform.url).trim_end_matches('/');
     let docs = get(&format!("{url}docs")).await.text().await.unwrap();
-    assert!(docs.contains(&format!("{prefix}/openapi.json")), "docs do not point through the prefix:\n{docs}");
+    assert!(
+        docs.contains(&format!("{prefix}/openapi.json")),
+        "docs do not point through the prefix:\n{docs}"
+    );
     let openapi = get_json(&format!("{url}openapi.json")).await;
     assert_eq!(openapi["info"]["title"], "hello");
     // Without the trailing slash: a redirect to the app's root.
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let resp = client.get(url.trim_end_matches('/')).send().await.unwrap();
     assert_eq!(resp.status(), 308);
     assert_eq!(resp.headers()["location"], format!("{prefix}/"));
@@ -45,10 +75,20 @@ async fn deployed_hello_answers_at_its_url_with_docs_through_the_prefix() {
     assert_eq!(apps[0]["revision"], 1);
     assert!(apps[0]["app_id"].is_string() && apps[0]["updated_at"].is_string());
 
-    let metrics = get(&format!("{}/metrics", platform.url)).await.text().await.unwrap();
-    assert!(metrics.contains("gofast_deploys_total{outcome=\"ready\"} 1"), "{metrics}");
+    let metrics = get(&format!("{}/metrics", platform.url))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gofast_deploys_total{outcome=\"ready\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("gofast_running_apps 1"), "{metrics}");
-    assert!(metrics.contains("method=\"/gofast.v1.AppService/CreateApp\",code=\"Ok\""), "{metrics}");
+    assert!(
+        metrics.contains("method=\"/gofast.v1.AppService/CreateApp\",code=\"Ok\""),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,12 +121,17 @@ async fn update_switches_without_dropping_a_request() {
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let url2 = tokio::task::spawn_blocking(move || ada.deploy(&[&v2], "flip")).await.unwrap();
+    let url2 = tokio::task::spawn_blocking(move || ada.deploy(&[&v2], "flip"))
+        .await
+        .unwrap();
     assert_eq!(url, url2, "an update keeps the URL");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, seen_two, failures) = poller.await.unwrap();
-    assert!(failures.is_empty(), "requests failed during the update: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "requests failed during the update: {failures:?}"
+    );
     assert!(ok > 10, "only {ok} requests were made");
     assert!(seen_two, "the new revision never answered");
     assert_eq!(get_json(&url).await["message"], "two");
@@ -103,10 +148,19 @@ async fn restart_brings_every_app_back_at_the_same_url() {
     assert_eq!(get_json(&url).await["message"], "still here");
 
     let addr = platform.addr();
-    assert!(platform.stop().success(), "gofast up did not stop cleanly on SIGTERM");
+    assert!(
+        platform.stop().success(),
+        "gofast up did not stop cleanly on SIGTERM"
+    );
     // Every app process stopped with it: nothing answers on the app's port.
-    let runner_left = std::process::Command::new("pgrep").args(["-f", &format!("{}", data.display())]).output().unwrap();
-    assert!(text(&runner_left.stdout).trim().is_empty(), "app processes outlived gofast up");
+    let runner_left = std::process::Command::new("pgrep")
+        .args(["-f", &format!("{}", data.display())])
+        .output()
+        .unwrap();
+    assert!(
+        text(&runner_left.stdout).trim().is_empty(),
+        "app processes outlived gofast up"
+    );
 
     let _again = Platform::start_in(&data, &addr, &[]);
     let mut answered = false;
@@ -114,7 +168,10 @@ async fn restart_brings_every_app_back_at_the_same_url() {
         if let Ok(r) = reqwest::get(&url).await
             && r.status() == 200
         {
-            assert_eq!(r.json::<serde_json::Value>().await.unwrap()["message"], "still here");
+            assert_eq!(
+                r.json::<serde_json::Value>().await.unwrap()["message"],
+                "still here"
+            );
             answered = true;
             break;
         }
@@ -132,17 +189,28 @@ async fn delete_stops_the_app_and_its_url_answers_404() {
     let platform = Platform::start();
     let ada = platform.user("ada@example.com");
     let tmp = tempfile::tempdir().unwrap();
-    let url = ada.deploy(&[&write_app(tmp.path(), "gone", &hello_main("bye"))], "gone");
+    let url = ada.deploy(
+        &[&write_app(tmp.path(), "gone", &hello_main("bye"))],
+        "gone",
+    );
     assert_eq!(get(&url).await.status(), 200);
     let out = ada.run(&["delete", "gone"]);
-    assert_eq!(out.status.code(), Some(2), "delete without --yes and without a terminal is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "delete without --yes and without a terminal is a usage error"
+    );
     assert_eq!(get(&url).await.status(), 200, "nothing was deleted");
     let out = ada.run(&["delete", "gone", "--yes"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(get(&url).await.status(), 404);
     let out = ada.run(&["status", "gone"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no app \"gone\""), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no app \"gone\""),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,9 +229,15 @@ async fn a_crash_at_import_fails_with_the_users_traceback_and_keeps_the_old_revi
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("FAILED"), "{stderr}");
-    assert!(stderr.contains("main.py\", line 4"), "the traceback does not name the user's line:\n{stderr}");
+    assert!(
+        stderr.contains("main.py\", line 4"),
+        "the traceback does not name the user's line:\n{stderr}"
+    );
     assert!(stderr.contains("ZeroDivisionError"), "{stderr}");
-    assert!(stderr.contains("gofast logs crashy"), "no next step:\n{stderr}");
+    assert!(
+        stderr.contains("gofast logs crashy"),
+        "no next step:\n{stderr}"
+    );
     assert!(text(&out.stdout).is_empty());
     // The previous revision keeps serving.
     assert_eq!(get_json(&url).await["message"], "good");
@@ -177,12 +251,32 @@ async fn a_crash_at_import_fails_with_the_users_traceback_and_keeps_the_old_revi
 async fn json_output_is_one_event_per_line_then_a_summary() {
     let platform = Platform::start();
     let ada = platform.user("ada@example.com");
-    let out = ada.run(&["deploy", repo().join("examples/hello/main.py").to_str().unwrap(), "-o", "json"]);
+    let out = ada.run(&[
+        "deploy",
+        repo().join("examples/hello/main.py").to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
-    let stages: Vec<&str> = lines[..lines.len() - 1].iter().map(|e| e["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["VALIDATING", "STORED", "APPLYING", "STARTING", "HEALTH_CHECK", "READY"]);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    let stages: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "VALIDATING",
+            "STORED",
+            "APPLYING",
+            "STARTING",
+            "HEALTH_CHECK",
+            "READY"
+        ]
+    );
     let last = lines.last().unwrap();
     assert_eq!(last["status"], "READY");
     assert_eq!(last["revision"], 1);

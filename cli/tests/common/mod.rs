@@ -11,19 +11,26 @@ use std::{
     time::Duration,
 };
 
-use gofast_proto::v1::{app_service_client::AppServiceClient, auth_service_client::AuthServiceClient};
+use gofast_proto::v1::{
+    app_service_client::AppServiceClient, auth_service_client::AuthServiceClient,
+};
 use tonic::transport::Channel;
 
 pub const GOFAST: &str = env!("CARGO_BIN_EXE_gofast");
 
 /// The repository root (the workspace).
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// The virtualenv with runner/requirements.txt that the test script makes.
 pub fn venv() -> PathBuf {
-    let venv = std::env::var_os("GOFAST_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| repo().join(".venv"));
+    let venv = std::env::var_os("GOFAST_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
     assert!(
         venv.join("bin/python").exists(),
         "no virtualenv at {}: run scripts/test.sh (or make it from runner/requirements-dev.txt)",
@@ -74,12 +81,20 @@ impl Platform {
             }
         });
         let url = loop {
-            let line = rx.recv_timeout(Duration::from_secs(120)).expect("gofast up did not start");
+            let line = rx
+                .recv_timeout(Duration::from_secs(120))
+                .expect("gofast up did not start");
             if let Some(url) = line.strip_prefix("gofast is listening on ") {
                 break url.trim().to_string();
             }
         };
-        Self { url, data_dir: data_dir.to_path_buf(), child: Some(child), stderr: rx, _tmp: None }
+        Self {
+            url,
+            data_dir: data_dir.to_path_buf(),
+            child: Some(child),
+            stderr: rx,
+            _tmp: None,
+        }
     }
 
     pub fn addr(&self) -> String {
@@ -96,14 +111,25 @@ impl Platform {
 
     pub fn user(&self, email: &str) -> User {
         let cfg = tempfile::tempdir().expect("tempdir");
-        let user = User { server: self.url.clone(), config: cfg, token: None };
-        let out = user.run_stdin(&["signup", "--email", email, "--password-stdin"], "password123\n");
+        let user = User {
+            server: self.url.clone(),
+            config: cfg,
+            token: None,
+        };
+        let out = user.run_stdin(
+            &["signup", "--email", email, "--password-stdin"],
+            "password123\n",
+        );
         assert!(out.status.success(), "signup failed: {}", text(&out.stderr));
         user
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url.clone()).expect("url").connect().await.expect("connect")
+        Channel::from_shared(self.url.clone())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
     }
 
     pub async fn apps_client(&self) -> AppServiceClient<Channel> {
@@ -165,9 +191,13 @@ impl User {
 
     /// The access token `gofast login` saved.
     pub fn saved_token(&self) -> String {
-        let json = std::fs::read_to_string(self.config.path().join("credentials.json")).expect("credentials");
+        let json = std::fs::read_to_string(self.config.path().join("credentials.json"))
+            .expect("credentials");
         let v: serde_json::Value = serde_json::from_str(&json).expect("json");
-        v["servers"][&self.server]["access_token"].as_str().expect("token").to_string()
+        v["servers"][&self.server]["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
     }
 
     /// Deploys and returns the URL printed on stdout; panics on failure.
@@ -177,7 +207,11 @@ impl User {
         args.extend(["--name".into(), name.into()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.run(&args);
-        assert!(out.status.success(), "deploy failed:\n{}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "deploy failed:\n{}",
+            text(&out.stderr)
+        );
         text(&out.stdout).trim().to_string()
     }
 }
@@ -202,7 +236,9 @@ pub fn hello_main(message: &str) -> String {
 }
 
 pub async fn get(url: &str) -> reqwest::Response {
-    reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 pub async fn get_json(url: &str) -> serde_json::Value {
