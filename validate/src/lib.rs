@@ -1,0 +1,136 @@
+//! Checks a submitted app before anything is stored or run. Pure: no I/O, so
+//! the control plane, the CLI (`gofast check`) and tests all share it.
+//!
+//! The checks, in order: limits on files (count, sizes, names, encoding);
+//! syntax of every `.py` file (Python 3.11, with beginner-friendly
+//! messages); the FastAPI `app` in main.py; allowed imports; and calls and
+//! attributes that exist to escape a teaching sandbox. Every diagnostic has a
+//! stable code, listed in [`CODES`].
+
+use std::cell::Cell;
+
+mod app_check;
+mod diagnostic;
+mod forbidden;
+mod imports;
+mod limits;
+mod modules;
+mod position;
+mod scan;
+mod scope;
+mod syntax;
+mod walk;
+
+pub use diagnostic::{CODES, Diagnostic, Severity, describe};
+pub use limits::{
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_NAME_CHARS, DEFAULT_MAX_TOTAL_BYTES,
+    Limits,
+};
+
+use position::LineIndex;
+
+/// The module the runner imports.
+pub const ENTRY_FILE: &str = "main.py";
+
+/// One submitted file.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFile<'a> {
+    pub name: &'a str,
+    pub content: &'a [u8],
+}
+
+/// Checks every file with the default [`Limits`]; an empty list means the app
+/// may be deployed.
+pub fn validate(files: &[SourceFile<'_>]) -> Vec<Diagnostic> {
+    validate_with(files, &Limits::DEFAULT)
+}
+
+/// Checks every file against `limits`. Diagnostics are sorted by file, line
+/// and column; the result depends only on the input.
+pub fn validate_with(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let checked = limits::check_files(files, limits, &mut out);
+    for file in &checked.python {
+        let check_app = file.name == ENTRY_FILE && !checked.entry_empty;
+        check_python(
+            file.name,
+            file.text,
+            &checked.local_modules,
+            check_app,
+            &mut out,
+        );
+    }
+    out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    out
+}
+
+/// True when no diagnostic is an error.
+pub fn is_deployable(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics.iter().all(|d| d.severity != Severity::Error)
+}
+
+/// Parses and checks one Python file. A panic in the parser (a bug, never
+/// expected) becomes a diagnostic instead of taking the caller down.
+fn check_python(
+    name: &str,
+    text: &str,
+    local_modules: &[String],
+    check_app: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    let run = || {
+        let mut found = Vec::new();
+        let index = LineIndex::new(text);
+        if let Some(body) = syntax::parse_file(name, text, &index, &mut found) {
+            let ctx = FileCtx {
+                name,
+                index: &index,
+                local_modules,
+                anchor: Cell::new(None),
+            };
+            walk::check(&ctx, &body, &mut found);
+            if check_app {
+                app_check::check(&ctx, &body, &mut found);
+            }
+        }
+        found
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(found) => out.extend(found),
+        Err(_) => out.push(
+            Diagnostic::error(
+                "GF101",
+                name,
+                diagnostic::WHOLE_FILE,
+                "This file could not be checked.",
+            )
+            .hint("simplify the code around recent changes and try again"),
+        ),
+    }
+}
+
+/// One file being checked: its name, positions and the app's own modules.
+pub(crate) struct FileCtx<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) index: &'a LineIndex<'a>,
+    /// Modules the app's own files provide.
+    pub(crate) local_modules: &'a [String],
+    /// While checking code parsed out of a string (a string annotation), the
+    /// offset of that string: every diagnostic points there.
+    pub(crate) anchor: Cell<Option<usize>>,
+}
+
+impl FileCtx<'_> {
+    pub(crate) fn position(&self, offset: usize) -> (u32, u32) {
+        self.index.position(self.anchor.get().unwrap_or(offset))
+    }
+
+    pub(crate) fn error(
+        &self,
+        code: &'static str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::error(code, self.name, self.position(offset), message)
+    }
+}

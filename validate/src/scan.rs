@@ -1,0 +1,773 @@
+//! A light pass over the raw source before parsing, with Python 3.11's
+//! tokenizing rules, that finds what the parser reports badly or cannot bound:
+//!
+//! - code nested too deeply to walk safely (the parser's tree would be deep
+//!   enough to exhaust the stack when it is walked or dropped);
+//! - the bracket that is never closed, closed by the wrong kind, or extra;
+//! - a string that is never closed;
+//! - f-strings only Python 3.12 accepts (PEP 701).
+//!
+//! It never fails: it only records the first problem of each kind, as a byte
+//! offset. Only ASCII bytes are significant, so offsets are char boundaries.
+
+/// Deepest nesting accepted: brackets plus operators chained inside one
+/// element. CPython itself stops at 200 nested brackets.
+pub(crate) const MAX_NESTING: u32 = 200;
+/// Deepest indentation accepted (CPython's own limit is 100).
+pub(crate) const MAX_INDENT_LEVELS: usize = 100;
+/// Longest `elif` chain accepted (each `elif` nests one level in the tree).
+pub(crate) const MAX_ELIF_CHAIN: u32 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TooDeep {
+    Nesting,
+    Indentation,
+    ElifChain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bracket {
+    /// Opened at `open` and never closed.
+    Unclosed { open: usize, ch: u8 },
+    /// Closed at `close` by `ch` although `open_ch` was opened at `open`.
+    Mismatch {
+        open: usize,
+        open_ch: u8,
+        close: usize,
+        ch: u8,
+    },
+    /// A closing bracket with nothing open.
+    Extra { close: usize, ch: u8 },
+}
+
+impl Bracket {
+    /// Where the problem is reported.
+    pub(crate) fn offset(self) -> usize {
+        match self {
+            Bracket::Unclosed { open, .. } => open,
+            Bracket::Mismatch { close, .. } | Bracket::Extra { close, .. } => close,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FString312 {
+    /// The f-string's own quote is used again inside `{}`; `suggestion` is
+    /// the literal rewritten with the other quote inside, when that is easy.
+    SameQuote {
+        quote: u8,
+        suggestion: Option<String>,
+    },
+    /// A backslash inside `{}`.
+    Backslash,
+    /// A `#` comment inside `{}`.
+    Comment,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub(crate) too_deep: Option<(usize, TooDeep)>,
+    pub(crate) bracket: Option<Bracket>,
+    /// Offset of the first unterminated string and whether it is triple-quoted.
+    pub(crate) unterminated: Option<(usize, bool)>,
+    /// Offset of the first problem in a 3.12-only f-string.
+    pub(crate) fstring_312: Option<(usize, FString312)>,
+}
+
+/// Per-bracket-level counter of nesting operators since the last separator.
+#[derive(Default, Clone, Copy)]
+struct Level {
+    chained: u32,
+    lambdas: u32,
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    scan: Scan,
+    brackets: Vec<(u8, usize)>,
+    levels: Vec<Level>,
+    indents: Vec<usize>,
+    elif_runs: Vec<u32>,
+    /// The next token is the first of a logical line.
+    line_start: bool,
+    /// The indentation of the next line has not been measured yet.
+    need_indent: bool,
+}
+
+pub(crate) fn scan(text: &str) -> Scan {
+    let mut s = Scanner {
+        b: text.as_bytes(),
+        i: 0,
+        scan: Scan::default(),
+        brackets: Vec::new(),
+        levels: vec![Level::default()],
+        indents: vec![0],
+        elif_runs: vec![0],
+        line_start: true,
+        need_indent: true,
+    };
+    s.run();
+    s.scan
+}
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+fn closer_of(open: u8) -> u8 {
+    match open {
+        b'(' => b')',
+        b'[' => b']',
+        _ => b'}',
+    }
+}
+
+impl Scanner<'_> {
+    fn peek(&self, ahead: usize) -> u8 {
+        self.b.get(self.i + ahead).copied().unwrap_or(0)
+    }
+
+    fn too_deep(&mut self, at: usize, why: TooDeep) {
+        if self.scan.too_deep.is_none() {
+            self.scan.too_deep = Some((at, why));
+        }
+    }
+
+    fn level(&mut self) -> &mut Level {
+        if self.levels.is_empty() {
+            self.levels.push(Level::default());
+        }
+        let last = self.levels.len() - 1;
+        &mut self.levels[last]
+    }
+
+    /// One more operator that nests the tree one level deeper.
+    fn nest(&mut self, at: usize) {
+        self.level().chained += 1;
+        let depth: u32 = self.levels.iter().map(|l| l.chained).sum::<u32>()
+            + u32::try_from(self.brackets.len()).unwrap_or(u32::MAX);
+        if depth > MAX_NESTING {
+            self.too_deep(at, TooDeep::Nesting);
+        }
+    }
+
+    /// A `,` or `=` ends one element: what follows is a sibling, not a child.
+    fn separator(&mut self) {
+        let level = self.level();
+        if level.lambdas == 0 {
+            level.chained = 0;
+        }
+    }
+
+    fn run(&mut self) {
+        while self.i < self.b.len() {
+            if self.need_indent && self.brackets.is_empty() {
+                self.need_indent = false;
+                self.indentation();
+                if self.i >= self.b.len() {
+                    break;
+                }
+            }
+            let c = self.b[self.i];
+            match c {
+                b'#' => self.skip_comment(),
+                b'\\' => {
+                    self.i += 1;
+                    if self.peek(0) == b'\r' {
+                        self.i += 1;
+                    }
+                    if self.peek(0) == b'\n' {
+                        self.i += 1;
+                    }
+                }
+                b'\n' | b'\r' => {
+                    self.i += 1;
+                    if self.brackets.is_empty() {
+                        self.levels = vec![Level::default()];
+                        self.line_start = true;
+                        self.need_indent = true;
+                    }
+                }
+                b' ' | b'\t' | 0x0c => self.i += 1,
+                b'\'' | b'"' => {
+                    self.token_seen("");
+                    self.string(self.i, self.i, b"");
+                }
+                b'0'..=b'9' => {
+                    self.token_seen("");
+                    self.number();
+                }
+                b'.' if self.peek(1).is_ascii_digit() => {
+                    self.token_seen("");
+                    self.number();
+                }
+                _ if is_word_byte(c) => self.word(),
+                b'(' | b'[' | b'{' => {
+                    self.token_seen("");
+                    let at = self.i;
+                    self.nest(at);
+                    self.brackets.push((c, at));
+                    self.levels.push(Level::default());
+                    self.i += 1;
+                }
+                b')' | b']' | b'}' => {
+                    self.token_seen("");
+                    self.close(c);
+                }
+                _ => {
+                    self.token_seen("");
+                    self.operator();
+                }
+            }
+        }
+        if let Some(&(ch, open)) = self.brackets.first()
+            && self.scan.bracket.is_none()
+        {
+            // Report the outermost unclosed bracket: that is where the
+            // statement that never ends begins.
+            self.scan.bracket = Some(Bracket::Unclosed { open, ch });
+        }
+    }
+
+    /// Measures the indentation of a logical line and tracks the indent stack.
+    fn indentation(&mut self) {
+        let mut width = 0usize;
+        while self.i < self.b.len() {
+            match self.b[self.i] {
+                b' ' => width += 1,
+                b'\t' => width = (width / 8 + 1) * 8,
+                0x0c => width = 0,
+                _ => break,
+            }
+            self.i += 1;
+        }
+        match self.peek(0) {
+            // Blank and comment-only lines do not count.
+            b'\n' | b'\r' | b'#' | 0 => return,
+            b'\\' if matches!(self.peek(1), b'\n' | b'\r') => return,
+            _ => {}
+        }
+        while self.indents.last().is_some_and(|&top| width < top) {
+            self.indents.pop();
+            self.elif_runs.pop();
+        }
+        if self.indents.last().is_none_or(|&top| width > top) {
+            self.indents.push(width);
+            self.elif_runs.push(0);
+        }
+        if self.indents.len() > MAX_INDENT_LEVELS + 1 {
+            self.too_deep(self.i, TooDeep::Indentation);
+        }
+        self.line_start = true;
+    }
+
+    /// Bookkeeping for the first token of a logical line (`elif` chains).
+    fn token_seen(&mut self, word: &str) {
+        if !self.line_start {
+            return;
+        }
+        self.line_start = false;
+        let at = self.i;
+        if let Some(run) = self.elif_runs.last_mut() {
+            if word == "elif" {
+                *run += 1;
+                if *run > MAX_ELIF_CHAIN {
+                    self.too_deep(at, TooDeep::ElifChain);
+                }
+            } else {
+                *run = 0;
+            }
+        }
+    }
+
+    fn skip_comment(&mut self) {
+        while self.i < self.b.len() && !matches!(self.b[self.i], b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn number(&mut self) {
+        while self.i < self.b.len() {
+            let c = self.b[self.i];
+            let exponent_sign = matches!(c, b'+' | b'-')
+                && self.i > 0
+                && matches!(self.b[self.i - 1], b'e' | b'E')
+                && self
+                    .b
+                    .get(self.i.wrapping_sub(2))
+                    .is_some_and(u8::is_ascii_digit);
+            if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || exponent_sign {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn word(&mut self) {
+        let start = self.i;
+        while self.i < self.b.len() && is_word_byte(self.b[self.i]) {
+            self.i += 1;
+        }
+        let word = std::str::from_utf8(&self.b[start..self.i]).unwrap_or("");
+        if matches!(self.peek(0), b'\'' | b'"') && is_string_prefix(word) {
+            self.token_seen("");
+            self.string(start, self.i, word.as_bytes());
+            return;
+        }
+        self.token_seen(word);
+        match word {
+            "not" | "await" | "if" | "else" => self.nest(start),
+            "lambda" => {
+                self.nest(start);
+                self.level().lambdas += 1;
+            }
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, c: u8) {
+        let at = self.i;
+        self.i += 1;
+        match self.brackets.pop() {
+            Some((open_ch, open)) => {
+                self.levels.pop();
+                if closer_of(open_ch) != c && self.scan.bracket.is_none() {
+                    self.scan.bracket = Some(Bracket::Mismatch {
+                        open,
+                        open_ch,
+                        close: at,
+                        ch: c,
+                    });
+                }
+            }
+            None => {
+                if self.scan.bracket.is_none() {
+                    self.scan.bracket = Some(Bracket::Extra { close: at, ch: c });
+                }
+            }
+        }
+    }
+
+    fn operator(&mut self) {
+        let at = self.i;
+        let c = self.b[self.i];
+        let next = self.peek(1);
+        match (c, next) {
+            (b'-', b'>') => self.i += 2,
+            (b':', b'=') => {
+                self.nest(at);
+                self.i += 2;
+            }
+            (b':', _) => {
+                self.i += 1;
+                let level = self.level();
+                level.lambdas = level.lambdas.saturating_sub(1);
+            }
+            (b'=', b'=') | (b'!', b'=') | (b'<', b'=') | (b'>', b'=') => self.i += 2,
+            (b',' | b';' | b'=', _) => {
+                self.i += 1;
+                self.separator();
+            }
+            (b'<', b'<') | (b'>', b'>') | (b'*', b'*') | (b'/', b'/') => {
+                self.i += 2;
+                self.binary_or_augmented(at);
+            }
+            (b'+' | b'-' | b'*' | b'/' | b'%' | b'@' | b'&' | b'|' | b'^', _) => {
+                self.i += 1;
+                self.binary_or_augmented(at);
+            }
+            (b'~', _) => {
+                self.i += 1;
+                self.nest(at);
+            }
+            (b'.', _) => {
+                self.i += 1;
+                self.nest(at);
+            }
+            _ => self.i += 1,
+        }
+    }
+
+    fn binary_or_augmented(&mut self, at: usize) {
+        if self.peek(0) == b'=' {
+            self.i += 1;
+            self.separator();
+        } else {
+            self.nest(at);
+        }
+    }
+
+    /// Scans a string literal whose prefix starts at `start` and whose quote
+    /// is at `quote_at`, with Python 3.11's rules.
+    fn string(&mut self, start: usize, quote_at: usize, prefix: &[u8]) {
+        let quote = self.b[quote_at];
+        let triple =
+            self.b.get(quote_at + 1) == Some(&quote) && self.b.get(quote_at + 2) == Some(&quote);
+        let body = quote_at + if triple { 3 } else { 1 };
+        let raw = prefix.iter().any(|c| c.eq_ignore_ascii_case(&b'r'));
+        let is_f = prefix.iter().any(|c| c.eq_ignore_ascii_case(&b'f'));
+        let Some(end) = string_end(self.b, body, quote, triple, raw) else {
+            if self.scan.unterminated.is_none() {
+                self.scan.unterminated = Some((start, triple));
+            }
+            // Resynchronise at the end of the line (or of the file).
+            self.i = body;
+            if triple {
+                self.i = self.b.len();
+            } else {
+                while self.i < self.b.len() && !matches!(self.b[self.i], b'\n' | b'\r') {
+                    self.i += 1;
+                }
+            }
+            return;
+        };
+        self.i = end;
+        if is_f {
+            self.fstring(start, body, end - if triple { 3 } else { 1 }, quote, triple);
+        }
+    }
+
+    /// Looks inside an f-string (3.11 token `body..close`) for what only 3.12
+    /// accepts, and bounds the nesting of its expressions.
+    fn fstring(&mut self, start: usize, body: usize, close: usize, quote: u8, triple: bool) {
+        let fields = FieldScan::run(&self.b[body..close]);
+        if fields.operators > MAX_NESTING {
+            self.too_deep(start, TooDeep::Nesting);
+        }
+        if self.scan.fstring_312.is_some() {
+            return;
+        }
+        if let Some((at, issue)) = fields.issue {
+            self.scan.fstring_312 = Some((body + at, issue));
+        } else if fields.open
+            && let Some(end) = fstring_end_312(self.b, body, quote, triple, 0)
+        {
+            // 3.11 ended the string at `close` inside a `{}`; 3.12 would go on
+            // to `end`: the same quote is used inside the braces.
+            let suggestion = suggest_other_quote(&self.b[start..end], quote);
+            self.scan.fstring_312 = Some((close, FString312::SameQuote { quote, suggestion }));
+            self.i = end;
+        }
+    }
+}
+
+fn is_string_prefix(word: &str) -> bool {
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "r" | "u" | "f" | "b" | "br" | "rb" | "fr" | "rf"
+    )
+}
+
+/// The offset just after the closing quote of a string whose body starts at
+/// `body`, or `None` when it is never closed.
+fn string_end(b: &[u8], body: usize, quote: u8, triple: bool, raw: bool) -> Option<usize> {
+    let mut i = body;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' {
+            // Even raw strings cannot end with an odd backslash.
+            i += 2;
+            if !raw && b.get(i - 1) == Some(&b'\r') && b.get(i) == Some(&b'\n') {
+                i += 1;
+            }
+            continue;
+        }
+        if c == quote {
+            if !triple {
+                return Some(i + 1);
+            }
+            if b.get(i + 1) == Some(&quote) && b.get(i + 2) == Some(&quote) {
+                return Some(i + 3);
+            }
+        } else if !triple && matches!(c, b'\n' | b'\r') {
+            return None;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What a 3.11 f-string body holds inside its `{}` fields.
+struct FieldScan {
+    /// First 3.12-only construct, as an offset into the body.
+    issue: Option<(usize, FString312)>,
+    /// The body ends inside a field.
+    open: bool,
+    /// Operators and brackets inside fields (a bound on their nesting).
+    operators: u32,
+}
+
+impl FieldScan {
+    fn run(body: &[u8]) -> FieldScan {
+        let mut scan = FieldScan {
+            issue: None,
+            open: false,
+            operators: 0,
+        };
+        // depth 0: literal text; otherwise brackets open inside the field.
+        let mut depth = 0u32;
+        let mut in_spec = false;
+        let mut nested_quote: Option<u8> = None;
+        let mut i = 0;
+        while i < body.len() {
+            let c = body[i];
+            if depth == 0 {
+                match c {
+                    b'{' if body.get(i + 1) == Some(&b'{') => i += 1,
+                    b'{' => {
+                        depth = 1;
+                        in_spec = false;
+                    }
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            if let Some(q) = nested_quote {
+                if c == b'\\' && !in_spec {
+                    scan.note(i, FString312::Backslash);
+                } else if c == q {
+                    nested_quote = None;
+                }
+                i += 1;
+                continue;
+            }
+            match c {
+                b'\\' if !in_spec => scan.note(i, FString312::Backslash),
+                b'#' if !in_spec => scan.note(i, FString312::Comment),
+                b'\'' | b'"' if !in_spec => nested_quote = Some(c),
+                b'(' | b'[' => {
+                    depth += 1;
+                    scan.operators += 1;
+                }
+                b'{' => {
+                    depth += 1;
+                    if in_spec {
+                        // A nested field in the format spec is an expression.
+                        in_spec = false;
+                    } else {
+                        scan.operators += 1;
+                    }
+                }
+                b')' | b']' => depth = depth.saturating_sub(1).max(1),
+                b'}' => {
+                    depth -= 1;
+                    in_spec = false;
+                }
+                b':' | b'!' if depth == 1 && body.get(i + 1) != Some(&b'=') => in_spec = true,
+                b'+' | b'-' | b'*' | b'/' | b'%' | b'@' | b'&' | b'|' | b'^' | b'~' | b'.'
+                    if !in_spec =>
+                {
+                    scan.operators += 1
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        scan.open = depth > 0;
+        scan
+    }
+
+    fn note(&mut self, at: usize, issue: FString312) {
+        if self.issue.is_none() {
+            self.issue = Some((at, issue));
+        }
+    }
+}
+
+/// The offset after the closing quote of an f-string under Python 3.12's
+/// rules (quotes inside `{}` start nested strings), if it is well formed.
+fn fstring_end_312(b: &[u8], body: usize, quote: u8, triple: bool, nesting: u32) -> Option<usize> {
+    if nesting > 4 {
+        return None;
+    }
+    let mut i = body;
+    let mut depth = 0u32;
+    while i < b.len() {
+        let c = b[i];
+        if depth == 0 {
+            match c {
+                b'\\' => i += 1,
+                b'{' if b.get(i + 1) == Some(&b'{') => i += 1,
+                b'{' => depth = 1,
+                b'\n' | b'\r' if !triple => return None,
+                _ if c == quote => {
+                    if !triple {
+                        return Some(i + 1);
+                    }
+                    if b.get(i + 1) == Some(&quote) && b.get(i + 2) == Some(&quote) {
+                        return Some(i + 3);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\'' | b'"' => {
+                let prefix_f = i > 0 && matches!(b[i - 1], b'f' | b'F');
+                let inner_triple = b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c);
+                let inner_body = i + if inner_triple { 3 } else { 1 };
+                i = if prefix_f {
+                    fstring_end_312(b, inner_body, c, inner_triple, nesting + 1)?
+                } else {
+                    string_end(b, inner_body, c, inner_triple, false)?
+                };
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' => depth = depth.saturating_sub(1).max(1),
+            b'}' => depth -= 1,
+            b'\n' | b'\r' if !triple => return None,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `literal` rewritten with the other quote character for strings inside
+/// `{}`, when the result is short and unambiguous.
+fn suggest_other_quote(literal: &[u8], quote: u8) -> Option<String> {
+    let other = if quote == b'"' { b'\'' } else { b'"' };
+    if literal.len() > 100 || literal.contains(&other) || literal.contains(&b'\n') {
+        return None;
+    }
+    let text = std::str::from_utf8(literal).ok()?;
+    let first = text.find(quote as char)?;
+    let last = text.rfind(quote as char)?;
+    if last <= first + 1 {
+        return None;
+    }
+    let inner = text[first + 1..last].replace(quote as char, &(other as char).to_string());
+    Some(format!("{}{}{}", &text[..=first], inner, &text[last..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_code_has_no_bracket_problem() {
+        let s = scan("x = [1, (2, {3: 4})]\ns = '(' + \"[\" # )\n");
+        assert_eq!(s.bracket, None);
+        assert_eq!(s.unterminated, None);
+    }
+
+    #[test]
+    fn unclosed_bracket_reports_its_opening() {
+        let s = scan("x = foo(1,\ny = 2\n");
+        assert_eq!(s.bracket, Some(Bracket::Unclosed { open: 7, ch: b'(' }));
+    }
+
+    #[test]
+    fn mismatched_and_extra_brackets() {
+        let s = scan("x = (1, 2]\n");
+        assert_eq!(
+            s.bracket,
+            Some(Bracket::Mismatch {
+                open: 4,
+                open_ch: b'(',
+                close: 9,
+                ch: b']'
+            })
+        );
+        let s = scan("x = 1)\n");
+        assert_eq!(s.bracket, Some(Bracket::Extra { close: 5, ch: b')' }));
+    }
+
+    #[test]
+    fn unterminated_strings() {
+        assert_eq!(scan("x = 'abc\ny = 1\n").unterminated, Some((4, false)));
+        assert_eq!(scan("x = \"\"\"abc\n").unterminated, Some((4, true)));
+        assert_eq!(scan("x = rb'a\\'b'\n").unterminated, None);
+    }
+
+    #[test]
+    fn fstring_with_same_quotes_is_312_only() {
+        let s = scan("x = f\"{d[\"k\"]}\"\n");
+        match s.fstring_312 {
+            Some((at, FString312::SameQuote { quote, suggestion })) => {
+                assert_eq!(at, 9);
+                assert_eq!(quote, b'"');
+                assert_eq!(suggestion.as_deref(), Some("f\"{d['k']}\""));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(s.bracket, None);
+    }
+
+    #[test]
+    fn fstring_backslash_and_comment() {
+        let s = scan("x = f\"{'\\n'.join(a)}\"\n");
+        assert!(matches!(s.fstring_312, Some((_, FString312::Backslash))));
+        let s = scan("x = f'''{a # c\n}'''\n");
+        assert!(matches!(s.fstring_312, Some((_, FString312::Comment))));
+    }
+
+    #[test]
+    fn valid_311_fstrings_are_fine() {
+        for src in [
+            "f\"{d['k']}\"",
+            "f'{x!r:>{width}}'",
+            "f'{{literal}} {x:#x} {y:%Y-%m-%d}'",
+            "f\"{a if b else c}\"",
+            "rf'\\d{x}'",
+            "f'{x!=y}'",
+        ] {
+            let s = scan(src);
+            assert_eq!(s.fstring_312, None, "{src}");
+            assert_eq!(s.unterminated, None, "{src}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        assert!(
+            scan(&("x = ".to_string() + &"1+".repeat(300) + "1"))
+                .too_deep
+                .is_some()
+        );
+        assert!(
+            scan(&("x = ".to_string() + &"(".repeat(250) + &")".repeat(250)))
+                .too_deep
+                .is_some()
+        );
+        assert!(scan(&"-".repeat(500)).too_deep.is_some());
+        assert!(
+            scan(&("f".to_string() + &"()".repeat(300)))
+                .too_deep
+                .is_some()
+        );
+        assert!(
+            scan(&("x = ".to_string() + &"lambda a, b: ".repeat(300) + "1"))
+                .too_deep
+                .is_some()
+        );
+        let flat = format!("x = [{}]\n", "-1, ".repeat(5000));
+        assert!(scan(&flat).too_deep.is_none());
+        let chain = format!("if x: pass\n{}", "elif x: pass\n".repeat(400));
+        assert_eq!(
+            scan(&chain).too_deep.map(|(_, w)| w),
+            Some(TooDeep::ElifChain)
+        );
+        let mut deep = String::new();
+        for n in 0..120 {
+            deep.push_str(&" ".repeat(n));
+            deep.push_str("if x:\n");
+        }
+        assert_eq!(
+            scan(&deep).too_deep.map(|(_, w)| w),
+            Some(TooDeep::Indentation)
+        );
+    }
+
+    #[test]
+    fn fstring_operators_are_bounded() {
+        let src = format!("f'{{{}1}}'", "1+".repeat(300));
+        assert!(scan(&src).too_deep.is_some());
+    }
+}
