@@ -57,6 +57,25 @@ pub enum Command {
     Apps,
     /// Show an app and its latest deploy.
     Status { app: String },
+    /// Show an app's output (stdout and stderr), including a crashed start.
+    Logs {
+        app: String,
+        /// Keep printing new lines until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// How many past lines to show.
+        #[arg(long, default_value_t = 100)]
+        tail: u32,
+    },
+    /// Open an app in the browser (prints its URL when there is no browser).
+    Open { app: String },
+    /// Deploy an earlier revision again.
+    Rollback {
+        app: String,
+        /// The revision to go back to [default: the one before the current].
+        #[arg(long)]
+        to: Option<u32>,
+    },
     /// Delete an app; its URL stops answering.
     Delete {
         app: String,
@@ -64,6 +83,21 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// API tokens for CI: `GOFAST_TOKEN=<token> gofast deploy ...`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and cannot be shown again.
+    Create { name: String },
+    /// List your tokens (never their secrets).
+    List,
+    /// Revoke a token; it stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]

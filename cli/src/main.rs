@@ -16,7 +16,7 @@ use clap::Parser;
 
 use crate::{
     args::{Cli, Command},
-    commands::{account, apps, check, deploy, up},
+    commands::{account, apps, check, deploy, tokens, up},
     error::CliError,
 };
 
@@ -48,6 +48,15 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Apps => apps::list(server, out).await,
         Command::Status { app } => apps::status(server, out, &app).await,
         Command::Delete { app, yes } => apps::delete(server, &app, yes).await,
+        Command::Logs { app, follow, tail } => apps::logs(server, &app, follow, tail).await,
+        Command::Open { app } => apps::open(server, &app).await,
+        Command::Rollback { app, to } => apps::rollback(server, out, &app, to).await,
+        Command::Token(cmd) => tokens::run(server, out, cmd).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "gofast", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 

@@ -93,6 +93,8 @@ pub struct Revision {
     pub number: u32,
     pub files: Vec<AppFile>,
     pub sha256: String,
+    /// The user who stored it.
+    pub author: UserId,
     pub created_at: OffsetDateTime,
 }
 

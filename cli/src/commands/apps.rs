@@ -91,3 +91,64 @@ pub async fn delete(server: &str, app: &str, yes: bool) -> CliResult {
     eprintln!("Deleted {app}.");
     Ok(())
 }
+
+pub async fn logs(server: &str, app: &str, follow: bool, tail: u32) -> CliResult {
+    use tokio_stream::StreamExt;
+    let mut client = Client::authenticated(server).await?;
+    let req = client.req(pb::StreamLogsRequest {
+        app: app.to_string(),
+        tail,
+        follow,
+    });
+    let mut lines = client
+        .apps
+        .stream_logs(req)
+        .await
+        .map_err(|s| client.fail(s))?
+        .into_inner();
+    let mut stdout = std::io::stdout().lock();
+    while let Some(line) = lines.next().await {
+        let line = line.map_err(|s| client.fail(s))?;
+        // A closed pipe (`gofast logs app | head`) ends quietly.
+        if writeln!(stdout, "{}", line.line).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub async fn open(server: &str, app: &str) -> CliResult {
+    let mut client = Client::authenticated(server).await?;
+    let req = client.req(pb::GetAppRequest {
+        app: app.to_string(),
+    });
+    let a = client
+        .apps
+        .get_app(req)
+        .await
+        .map_err(|s| client.fail(s))?
+        .into_inner()
+        .app
+        .unwrap_or_default();
+    println!("{}", a.url);
+    if std::io::stdout().is_terminal() && open::that_detached(&a.url).is_err() {
+        eprintln!("(no browser found: open the URL above)");
+    }
+    Ok(())
+}
+
+pub async fn rollback(server: &str, out: Output, app: &str, to: Option<u32>) -> CliResult {
+    let mut client = Client::authenticated(server).await?;
+    let req = client.req(pb::RollbackAppRequest {
+        app: app.to_string(),
+        to_revision: to.unwrap_or(0),
+    });
+    let resp = client
+        .apps
+        .rollback_app(req)
+        .await
+        .map_err(|s| client.fail(s))?
+        .into_inner();
+    let a = resp.app.unwrap_or_default();
+    crate::commands::deploy::follow(&mut client, out, &a, resp.revision).await
+}

@@ -75,6 +75,12 @@ pub async fn run(server: &str, out: Output, args: DeployArgs) -> CliResult {
         return Ok(());
     }
 
+    follow(&mut client, out, &app, revision).await
+}
+
+/// Follows a stored revision's deploy to READY or FAILED and reports it:
+/// the URL on stdout (or a JSON summary), the reason and output on failure.
+pub async fn follow(client: &mut Client, out: Output, app: &pb::App, revision: u32) -> CliResult {
     let progress = Progress::new(out);
     let watch = client.req(pb::WatchDeploymentRequest {
         app: app.app_id.clone(),

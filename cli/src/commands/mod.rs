@@ -5,4 +5,5 @@ pub mod account;
 pub mod apps;
 pub mod check;
 pub mod deploy;
+pub mod tokens;
 pub mod up;

@@ -134,4 +134,43 @@ impl AppService for AppApi {
                 .collect(),
         }))
     }
+
+    async fn rollback_app(
+        &self,
+        req: Request<pb::RollbackAppRequest>,
+    ) -> Result<Response<pb::RollbackAppResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let r = req.into_inner();
+        let to = (r.to_revision > 0).then_some(r.to_revision);
+        let (view, revision) = self
+            .0
+            .rollback_app(&c, &r.app, to)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::RollbackAppResponse {
+            app: Some(convert::app(&view)),
+            revision,
+        }))
+    }
+
+    type StreamLogsStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::StreamLogsResponse, Status>> + Send>,
+    >;
+
+    async fn stream_logs(
+        &self,
+        req: Request<pb::StreamLogsRequest>,
+    ) -> Result<Response<Self::StreamLogsStream>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let r = req.into_inner();
+        let tail = if r.tail == 0 { 100 } else { r.tail as usize };
+        let lines = self
+            .0
+            .stream_logs(&c, &r.app, tail, r.follow)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(Box::pin(
+            lines.map(|line| Ok(pb::StreamLogsResponse { line })),
+        )))
+    }
 }

@@ -9,6 +9,9 @@ use async_trait::async_trait;
 
 use crate::model::{AppFile, AppId, Stage, UserId};
 
+/// Lines of an app's output.
+pub type LogStream = std::pin::Pin<Box<dyn futures::Stream<Item = String> + Send>>;
+
 /// What should run: one revision of one app.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -61,8 +64,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// Stops the app and forgets it; its URL answers 404 afterwards.
     async fn remove(&self, app_id: &str) -> Result<(), RuntimeError>;
 
-    /// The last `lines` lines of the app's output.
-    async fn logs(&self, app_id: &str, lines: usize) -> Vec<String>;
+    /// The app's output: the last `tail` lines, then with `follow` new ones
+    /// until the app is removed or the receiver goes away.
+    async fn logs(&self, app_id: &str, tail: usize, follow: bool) -> LogStream;
 
     /// How many apps serve right now.
     async fn running_apps(&self) -> usize;

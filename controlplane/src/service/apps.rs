@@ -128,7 +128,10 @@ impl Platform {
         if current.is_some_and(|r| r.sha256 == sha) && app.status != Stage::Failed {
             return Ok((self.view(app.clone()), app.revision));
         }
-        let rev = self.store.add_revision(&app.id, &files, &sha).await?;
+        let rev = self
+            .store
+            .add_revision(&app.id, &files, &sha, &caller.user_id)
+            .await?;
         self.store
             .set_status(&app.id, Stage::Stored, "", None)
             .await?;
@@ -196,6 +199,54 @@ impl Platform {
                 String::new()
             },
         }
+    }
+
+    /// Makes an earlier revision the desired one and deploys it; without
+    /// `to`, the revision before the current one.
+    pub async fn rollback_app(
+        self: &std::sync::Arc<Self>,
+        caller: &Caller,
+        app_ref: &str,
+        to: Option<u32>,
+    ) -> Result<(AppView, u32)> {
+        let mut app = self.find_app(caller, app_ref).await?;
+        let to = match to {
+            Some(n) => n,
+            None if app.revision > 1 => app.revision - 1,
+            None => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{:?} has only one revision; there is nothing to roll back to",
+                    app.name
+                )));
+            }
+        };
+        if self.store.revision(&app.id, to).await?.is_none() {
+            return Err(Error::NotFound(format!(
+                "{:?} has no revision {to}; it has revisions 1 to {}",
+                app.name, app.revision
+            )));
+        }
+        self.store.set_desired_revision(&app.id, to).await?;
+        self.store
+            .set_status(&app.id, Stage::Stored, "", None)
+            .await?;
+        app.revision = to;
+        app.status = Stage::Stored;
+        app.status_message.clear();
+        self.begin_deploy(&app, to, OffsetDateTime::now_utc());
+        Ok((self.view(app), to))
+    }
+
+    /// The app's output; see `Runtime::logs`.
+    pub async fn stream_logs(
+        &self,
+        caller: &Caller,
+        app_ref: &str,
+        tail: usize,
+        follow: bool,
+    ) -> Result<crate::runtime::LogStream> {
+        let app = self.find_app(caller, app_ref).await?;
+        Ok(self.runtime.logs(&app.id, tail, follow).await)
     }
 
     /// Checks code without storing it, for editors.

@@ -11,6 +11,7 @@ use futures::{Stream, StreamExt, stream};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::{Caller, Platform};
@@ -27,6 +28,9 @@ const KEPT_REVISIONS: u32 = 5;
 pub(super) struct Deploys {
     tracks: Mutex<HashMap<(AppId, u32), Track>>,
     locks: Mutex<HashMap<AppId, Arc<tokio::sync::Mutex<()>>>>,
+    /// The newest user deploy of each app, by ticket; a newer one cancels it.
+    newest: Mutex<HashMap<AppId, (u64, CancellationToken)>>,
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 struct Track {
@@ -84,7 +88,30 @@ impl Deploys {
             .map(|t| (t.events.clone(), t.live.subscribe()))
     }
 
+    /// Registers a deploy as the app's newest, cancelling an older one still
+    /// under way: the later deploy wins.
+    fn supersede(&self, app_id: &str) -> (u64, CancellationToken) {
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let token = CancellationToken::new();
+        let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, older)) = newest.insert(app_id.to_string(), (ticket, token.clone())) {
+            older.cancel();
+        }
+        (ticket, token)
+    }
+
     pub(super) fn forget(&self, app_id: &str) {
+        if let Some((_, t)) = self
+            .newest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app_id)
+        {
+            t.cancel();
+        }
         self.tracks().retain(|(a, _), _| a != app_id);
         self.locks
             .lock()
@@ -97,9 +124,22 @@ impl Deploys {
         locks.entry(app_id.to_string()).or_default().clone()
     }
 
-    /// True while a deploy of the app runs.
+    /// Forgets a finished user deploy, unless a newer one replaced it.
+    fn finished(&self, app_id: &str, ticket: u64) {
+        let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        if newest.get(app_id).is_some_and(|(t, _)| *t == ticket) {
+            newest.remove(app_id);
+        }
+    }
+
+    /// True while a deploy of the app is waiting or running.
     pub(super) fn busy(&self, app_id: &str) -> bool {
-        self.lock_for(app_id).try_lock().is_err()
+        let pending = self
+            .newest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(app_id);
+        pending || self.lock_for(app_id).try_lock().is_err()
     }
 }
 
@@ -182,10 +222,43 @@ impl Platform {
     }
 
     pub(super) fn spawn_deploy(self: &Arc<Self>, app_id: AppId, revision: u32, reason: Reason) {
+        // Only user deploys supersede; the reconciler never cancels one.
+        let (ticket, cancel) = match reason {
+            Reason::NewRevision => self.deploys.supersede(&app_id),
+            Reason::Converge => (0, CancellationToken::new()),
+        };
         let this = self.clone();
         let span = info_span!("deploy", app_id = %app_id, revision);
         tokio::spawn(
-            async move { this.run_deploy(&app_id, revision, reason).await }.instrument(span),
+            async move {
+                tokio::select! {
+                    _ = this.run_deploy(&app_id, revision, reason) => {
+                        this.deploys.finished(&app_id, ticket);
+                    }
+                    // Dropping the deploy stops whatever it had started.
+                    _ = cancel.cancelled() => this.superseded(&app_id, revision).await,
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn superseded(&self, app_id: &str, revision: u32) {
+        let why = match self.store.app_by_id(app_id).await {
+            Ok(Some(app)) if app.revision != revision => {
+                format!("superseded by revision {}", app.revision)
+            }
+            Ok(None) => "the app was deleted".to_string(),
+            _ => "superseded by a newer deploy".to_string(),
+        };
+        info!(%why, "deploy cancelled");
+        self.publish(
+            app_id,
+            revision,
+            Stage::Failed,
+            &why,
+            String::new(),
+            String::new(),
         );
     }
 
@@ -330,14 +403,18 @@ impl Platform {
             return Ok(Box::pin(history));
         }
         let live = BroadcastStream::new(live).filter_map(|e| async move { e.ok() });
-        // End right after the first terminal event.
-        let events = history.chain(live).scan(false, |finished, event| {
-            let out = if *finished { None } else { Some(event) };
-            if let Some(e) = &out {
-                *finished = e.stage.is_terminal();
-            }
-            async move { out }
-        });
+        // End right after the first terminal event, without waiting for another.
+        let events = stream::unfold(
+            (Box::pin(history.chain(live)), false),
+            |(mut s, done)| async move {
+                if done {
+                    return None;
+                }
+                let event = s.next().await?;
+                let done = event.stage.is_terminal();
+                Some((event, (s, done)))
+            },
+        );
         Ok(Box::pin(events))
     }
 }

@@ -41,6 +41,7 @@ pub trait Store: Send + Sync + 'static {
         app_id: &str,
         files: &[AppFile],
         sha256: &str,
+        author: &str,
     ) -> StoreResult<Revision>;
     /// Makes an existing revision the desired one again.
     async fn set_desired_revision(&self, app_id: &str, number: u32) -> StoreResult<()>;

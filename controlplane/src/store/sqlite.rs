@@ -13,7 +13,8 @@ use super::{Store, StoreError, StoreResult};
 use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
 
 /// Each entry upgrades the schema by one version (`PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -50,7 +51,11 @@ CREATE TABLE api_tokens (
     last_used_at INTEGER
 );
 CREATE INDEX api_tokens_by_user ON api_tokens(user_id);
-"#];
+"#,
+    r#"
+ALTER TABLE revisions ADD COLUMN author TEXT NOT NULL DEFAULT '';
+"#,
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -169,27 +174,23 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
     })
 }
 
-fn insert_revision(
-    conn: &Connection,
-    app_id: &str,
-    number: u32,
-    files: &[AppFile],
-    sha256: &str,
-    now: OffsetDateTime,
-) -> StoreResult<Revision> {
-    let json = serde_json::to_string(files).map_err(|e| StoreError::Internal(e.to_string()))?;
+fn insert_revision(conn: &Connection, rev: &Revision) -> StoreResult<()> {
+    let json =
+        serde_json::to_string(&rev.files).map_err(|e| StoreError::Internal(e.to_string()))?;
     conn.execute(
-        "INSERT INTO revisions (app_id, number, files, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![app_id, number, json, sha256, millis(now)],
+        "INSERT INTO revisions (app_id, number, files, sha256, author, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            rev.app_id,
+            rev.number,
+            json,
+            rev.sha256,
+            rev.author,
+            millis(rev.created_at)
+        ],
     )
     .map_err(unique("revision"))?;
-    Ok(Revision {
-        app_id: app_id.to_string(),
-        number,
-        files: files.to_vec(),
-        sha256: sha256.to_string(),
-        created_at: now,
-    })
+    Ok(())
 }
 
 #[async_trait]
@@ -260,7 +261,15 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(unique("an app with this name"))?;
-            let rev = insert_revision(&tx, &app.id, 1, &files, &sha, app.created_at)?;
+            let rev = Revision {
+                app_id: app.id.clone(),
+                number: 1,
+                files,
+                sha256: sha,
+                author: app.user_id.clone(),
+                created_at: app.created_at,
+            };
+            insert_revision(&tx, &rev)?;
             tx.commit().map_err(internal)?;
             Ok(rev)
         })
@@ -272,8 +281,10 @@ impl Store for SqliteStore {
         app_id: &str,
         files: &[AppFile],
         sha256: &str,
+        author: &str,
     ) -> StoreResult<Revision> {
         let (app_id, files, sha) = (app_id.to_string(), files.to_vec(), sha256.to_string());
+        let author = author.to_string();
         self.with(move |c| {
             let tx = c.transaction().map_err(internal)?;
             let exists: i64 = tx
@@ -292,7 +303,15 @@ impl Store for SqliteStore {
                 )
                 .map_err(internal)?;
             let now = OffsetDateTime::now_utc();
-            let rev = insert_revision(&tx, &app_id, next, &files, &sha, now)?;
+            let rev = Revision {
+                app_id: app_id.clone(),
+                number: next,
+                files,
+                sha256: sha,
+                author,
+                created_at: now,
+            };
+            insert_revision(&tx, &rev)?;
             tx.execute(
                 "UPDATE apps SET revision = ?2, updated_at = ?3 WHERE id = ?1",
                 params![app_id, next, millis(now)],
@@ -386,19 +405,28 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let row = c
                 .query_row(
-                    "SELECT files, sha256, created_at FROM revisions WHERE app_id = ?1 AND number = ?2",
+                    "SELECT files, sha256, author, created_at FROM revisions
+                     WHERE app_id = ?1 AND number = ?2",
                     params![app_id, number],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get(3)?,
+                        ))
+                    },
                 )
                 .optional()
                 .map_err(internal)?;
-            row.map(|(files, sha256, created_at)| {
+            row.map(|(files, sha256, author, created_at)| {
                 Ok(Revision {
                     app_id: app_id.clone(),
                     number,
                     files: serde_json::from_str(&files)
                         .map_err(|e| StoreError::Internal(format!("revision files: {e}")))?,
                     sha256,
+                    author,
                     created_at: from_millis(created_at),
                 })
             })

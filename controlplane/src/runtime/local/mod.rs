@@ -29,7 +29,9 @@ use self::{
     output::OutputLog,
     process::{AppProcess, Launch, describe_exit},
 };
-use super::{DeployFailure, Progress, Runtime, RuntimeError, Target};
+use futures::StreamExt;
+
+use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target};
 use crate::model::{AppId, Stage, UserId};
 
 /// How many lines of output a failed deploy shows.
@@ -175,7 +177,9 @@ impl Runtime for LocalRuntime {
             proc.stop(self.settings.stop_grace).await;
             return Err(failure);
         }
-        // Switch the route first, then retire the old process.
+        // Switch the route, then retire the old process. No await between
+        // the two, so a cancelled deploy cannot leave a route to nothing.
+        let mut serving = self.serving.lock().await;
         if let Ok(mut routes) = self.routes.write() {
             routes.insert(
                 target.app_id.clone(),
@@ -185,11 +189,8 @@ impl Runtime for LocalRuntime {
                 },
             );
         }
-        let old = self
-            .serving
-            .lock()
-            .await
-            .insert(target.app_id.clone(), proc);
+        let old = serving.insert(target.app_id.clone(), proc);
+        drop(serving);
         if let Some(old) = old {
             tokio::spawn(old.stop(self.settings.stop_grace));
         }
@@ -219,8 +220,17 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
-    async fn logs(&self, app_id: &str, lines: usize) -> Vec<String> {
-        self.log_of(app_id).tail(lines)
+    async fn logs(&self, app_id: &str, tail: usize, follow: bool) -> LogStream {
+        let log = self.log_of(app_id);
+        if !follow {
+            return Box::pin(futures::stream::iter(log.tail(tail)));
+        }
+        let (past, live) = log.tail_and_follow(tail);
+        let live = tokio_stream::wrappers::BroadcastStream::new(live).filter_map(|l| async move {
+            // A reader too slow for the app's output skips lines rather than stalling it.
+            l.ok()
+        });
+        Box::pin(futures::stream::iter(past).chain(live))
     }
 
     async fn running_apps(&self) -> usize {

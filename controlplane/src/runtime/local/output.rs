@@ -19,6 +19,21 @@ struct Inner {
     next: u64,
 }
 
+impl Inner {
+    fn tail_since(&self, mark: u64, n: usize) -> Vec<String> {
+        let since: Vec<&String> = self
+            .lines
+            .iter()
+            .filter(|(seq, _)| *seq >= mark)
+            .map(|(_, l)| l)
+            .collect();
+        since[since.len().saturating_sub(n)..]
+            .iter()
+            .map(|l| l.to_string())
+            .collect()
+    }
+}
+
 impl Default for OutputLog {
     fn default() -> Self {
         Self {
@@ -33,6 +48,7 @@ impl Default for OutputLog {
 
 impl OutputLog {
     pub fn push(&self, line: String) {
+        // Sent under the lock, so `tail_and_follow` never sees a line twice.
         if let Ok(mut inner) = self.inner.lock() {
             if inner.lines.len() == CAPACITY {
                 inner.lines.pop_front();
@@ -40,8 +56,8 @@ impl OutputLog {
             let seq = inner.next;
             inner.next += 1;
             inner.lines.push_back((seq, line.clone()));
+            let _ = self.live.send(line);
         }
-        let _ = self.live.send(line);
     }
 
     /// The sequence number the next line will get.
@@ -71,9 +87,13 @@ impl OutputLog {
             .collect()
     }
 
-    #[allow(dead_code)] // for following logs live
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.live.subscribe()
+    /// The last `n` lines and a receiver of the lines after them, taken
+    /// together so that no line is lost or repeated between the two.
+    pub fn tail_and_follow(&self, n: usize) -> (Vec<String>, broadcast::Receiver<String>) {
+        match self.inner.lock() {
+            Ok(inner) => (inner.tail_since(0, n), self.live.subscribe()),
+            Err(_) => (Vec::new(), self.live.subscribe()),
+        }
     }
 }
 
@@ -92,6 +112,18 @@ mod tests {
         assert_eq!(log.tail_since(mark, 2), vec!["b", "c"]);
         assert_eq!(log.tail_since(mark, 10), vec!["a", "b", "c"]);
         assert_eq!(log.tail(10), vec!["old", "a", "b", "c"]);
+    }
+
+    #[test]
+    fn follow_continues_exactly_after_the_tail() {
+        let log = OutputLog::default();
+        log.push("a".into());
+        log.push("b".into());
+        let (tail, mut rx) = log.tail_and_follow(1);
+        log.push("c".into());
+        assert_eq!(tail, vec!["b"]);
+        assert_eq!(rx.try_recv().unwrap(), "c");
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub struct AppProcess {
     /// The output mark at start, so a failure shows only this process's lines.
     pub output_mark: u64,
     pub dir: std::path::PathBuf,
+    /// Set once `stop` has run; otherwise dropping the process kills it, so
+    /// an abandoned start (a superseded deploy) leaves nothing behind.
+    stopped: bool,
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        if !self.stopped {
+            if self.exit_status().is_none() {
+                let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 impl AppProcess {
@@ -86,6 +100,7 @@ impl AppProcess {
             exited,
             output_mark,
             dir: launch.app_dir.to_path_buf(),
+            stopped: false,
         })
     }
 
@@ -101,7 +116,8 @@ impl AppProcess {
     }
 
     /// SIGTERM to the group, then SIGKILL after `grace`; removes its files.
-    pub async fn stop(self, grace: Duration) {
+    pub async fn stop(mut self, grace: Duration) {
+        self.stopped = true;
         if self.exit_status().is_none() {
             let _ = nix::sys::signal::killpg(self.pid, Signal::SIGTERM);
             if tokio::time::timeout(grace, self.exited()).await.is_err() {

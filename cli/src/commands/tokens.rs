@@ -1,0 +1,90 @@
+//! `gofast token create|list|revoke`.
+
+use gofast_proto::v1 as pb;
+use serde_json::{Value, json};
+
+use crate::{
+    args::{Output, TokenCommand},
+    client::Client,
+    error::CliResult,
+    output::{print_json, rfc3339},
+};
+
+fn token_json(t: &pb::ApiToken) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "created_at": rfc3339(t.created_at.as_ref()),
+        "last_used_at": rfc3339(t.last_used_at.as_ref()),
+    })
+}
+
+pub async fn run(server: &str, out: Output, cmd: TokenCommand) -> CliResult {
+    let mut client = Client::authenticated(server).await?;
+    match cmd {
+        TokenCommand::Create { name } => {
+            let req = client.req(pb::CreateApiTokenRequest { name });
+            let resp = client
+                .auth
+                .create_api_token(req)
+                .await
+                .map_err(|s| client.fail(s))?
+                .into_inner();
+            let token = resp.token.unwrap_or_default();
+            match out {
+                Output::Json => {
+                    let mut v = token_json(&token);
+                    v["token"] = json!(resp.secret);
+                    print_json(&v);
+                }
+                Output::Text => {
+                    eprintln!(
+                        "Created token {} ({}). It is shown only this once:",
+                        token.name, token.id
+                    );
+                    println!("{}", resp.secret);
+                    eprintln!("Use it with: GOFAST_TOKEN=<token> gofast deploy main.py");
+                }
+            }
+        }
+        TokenCommand::List => {
+            let req = client.req(pb::ListApiTokensRequest {});
+            let tokens = client
+                .auth
+                .list_api_tokens(req)
+                .await
+                .map_err(|s| client.fail(s))?
+                .into_inner()
+                .tokens;
+            match out {
+                Output::Json => print_json(&Value::Array(tokens.iter().map(token_json).collect())),
+                Output::Text if tokens.is_empty() => {
+                    eprintln!("No tokens: create one with `gofast token create ci`.")
+                }
+                Output::Text => {
+                    println!("{:<10}  {:<20}  {:<20}  LAST USED", "ID", "NAME", "CREATED");
+                    for t in &tokens {
+                        let used = rfc3339(t.last_used_at.as_ref());
+                        println!(
+                            "{:<10}  {:<20}  {:<20}  {}",
+                            t.id,
+                            t.name,
+                            rfc3339(t.created_at.as_ref()).as_str().unwrap_or("-"),
+                            used.as_str().unwrap_or("never")
+                        );
+                    }
+                }
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let req = client.req(pb::RevokeApiTokenRequest { id: id.clone() });
+            client
+                .auth
+                .revoke_api_token(req)
+                .await
+                .map_err(|s| client.fail(s))?;
+            eprintln!("Revoked token {id}; it no longer works.");
+        }
+    }
+    Ok(())
+}
