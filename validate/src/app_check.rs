@@ -230,6 +230,9 @@ fn missing(ctx: &FileCtx, body: &[Stmt], names: &Names) -> Diagnostic {
     .hint(hint)
 }
 
+const FUNCTION: &str = "a function, so the platform cannot find it";
+const BLOCK: &str = "an indented block, so the platform may not find it";
+
 /// A FastAPI app assigned to `app` below the top level, and where.
 fn nested_app<'a>(
     body: &'a [Stmt],
@@ -247,20 +250,25 @@ fn nested_app<'a>(
             return Some((stmt, inside));
         }
         let found = match stmt {
-            Stmt::FunctionDef(s) => nested_app(&s.body, names, Some("a function"), depth + 1),
-            Stmt::AsyncFunctionDef(s) => nested_app(&s.body, names, Some("a function"), depth + 1),
-            Stmt::ClassDef(s) => nested_app(&s.body, names, Some("a class"), depth + 1),
+            Stmt::FunctionDef(s) => nested_app(&s.body, names, Some(FUNCTION), depth + 1),
+            Stmt::AsyncFunctionDef(s) => nested_app(&s.body, names, Some(FUNCTION), depth + 1),
+            Stmt::ClassDef(s) => nested_app(
+                &s.body,
+                names,
+                Some("a class, so the platform cannot find it"),
+                depth + 1,
+            ),
             Stmt::If(s) => {
                 let block = if is_main_guard(&s.test) {
                     "`if __name__ == \"__main__\":`, which does not run on the platform"
                 } else {
-                    "an `if` block"
+                    BLOCK
                 };
                 nested_app(&s.body, names, Some(block), depth + 1)
-                    .or_else(|| nested_app(&s.orelse, names, Some("an `if` block"), depth + 1))
+                    .or_else(|| nested_app(&s.orelse, names, Some(BLOCK), depth + 1))
             }
-            Stmt::Try(s) => nested_app(&s.body, names, Some("a `try` block"), depth + 1),
-            Stmt::With(s) => nested_app(&s.body, names, Some("a `with` block"), depth + 1),
+            Stmt::Try(s) => nested_app(&s.body, names, Some(BLOCK), depth + 1),
+            Stmt::With(s) => nested_app(&s.body, names, Some(BLOCK), depth + 1),
             _ => None,
         };
         if found.is_some() {

@@ -130,6 +130,10 @@ pub const CODES: &[(&str, &str)] = &[
         "GF108",
         "code nested too deeply (brackets, operators, indentation) to check safely",
     ),
+    (
+        "GF109",
+        "syntax that only Python 3.12+ accepts: `type` aliases and type parameters (apps run on 3.11)",
+    ),
     ("GF201", "main.py does not create a module-level `app`"),
     (
         "GF202",

@@ -94,30 +94,31 @@ const ESCAPE_ATTRS: &[&str] = &[
     "im_self",
 ];
 
-/// Refused builtins: name, code, what it does, what to do instead.
+/// Refused builtins: name, code, what it does and why that is refused, what
+/// to do instead.
 const BUILTINS: &[(&str, &str, &str, &str)] = &[
     (
         "eval",
         "GF401",
-        "runs code from a string",
+        "runs code from a string, which gofast apps cannot do",
         "write the code directly; int(), float() and json.loads() turn text into values",
     ),
     (
         "exec",
         "GF401",
-        "runs code from a string",
+        "runs code from a string, which gofast apps cannot do",
         "write the code directly in your function",
     ),
     (
         "compile",
         "GF401",
-        "turns strings into code",
+        "turns strings into code, which gofast apps cannot do",
         "to match text patterns use `re.compile`",
     ),
     (
         "__import__",
         "GF401",
-        "imports modules by name while the app runs",
+        "imports modules by name while the app runs, which gofast apps cannot do",
         "use a normal `import` statement at the top of the file",
     ),
     (
@@ -147,13 +148,13 @@ const BUILTINS: &[(&str, &str, &str, &str)] = &[
     (
         "exit",
         "GF403",
-        "stops the whole server, not just this request",
+        "would stop the whole server, not just this request",
         "raise HTTPException(status_code=..., detail=...) to end a request with an error",
     ),
     (
         "quit",
         "GF403",
-        "stops the whole server, not just this request",
+        "would stop the whole server, not just this request",
         "raise HTTPException(status_code=..., detail=...) to end a request with an error",
     ),
     (
@@ -175,6 +176,10 @@ const BUILTINS: &[(&str, &str, &str, &str)] = &[
         "use dataclasses.asdict(obj), or model.model_dump() for pydantic models",
     ),
 ];
+
+/// Refused builtins whose names people also pick for their own functions
+/// and variables: their hint says to rename.
+const COMMON_NAMES: &[&str] = &["open", "input", "compile", "vars", "help", "exit", "quit"];
 
 pub(crate) fn is_dunder(name: &str) -> bool {
     name.len() > 4 && name.starts_with("__") && name.ends_with("__")
@@ -203,16 +208,12 @@ pub(crate) fn name(
         return None;
     }
     if load && let Some(&(_, code, what, hint)) = BUILTINS.iter().find(|(n, ..)| *n == name) {
-        return Some(
-            ctx.error(
-                code,
-                at,
-                format!("`{name}` {what}, so gofast apps cannot use it."),
-            )
-            .hint(format!(
-                "{hint} (if `{name}` is your own function or variable, rename it)"
-            )),
-        );
+        let hint = if COMMON_NAMES.contains(&name) {
+            format!("{hint} (if `{name}` is your own function or variable, rename it)")
+        } else {
+            hint.to_string()
+        };
+        return Some(ctx.error(code, at, format!("`{name}` {what}.")).hint(hint));
     }
     if is_dunder(name) && !ALLOWED_DUNDER_NAMES.contains(&name) {
         return Some(
@@ -229,8 +230,8 @@ pub(crate) fn name(
     None
 }
 
-/// `path` ends in refused dunder or frame attribute `attr`.
-pub(crate) fn dunder_attribute(ctx: &FileCtx, path: &str, attr: &str, at: usize) -> Diagnostic {
+/// A refused dunder or frame attribute `attr`.
+pub(crate) fn dunder_attribute(ctx: &FileCtx, attr: &str, at: usize) -> Diagnostic {
     let hint = match attr {
         "__dict__" => "use dataclasses.asdict(obj), or model.model_dump() for pydantic models",
         "__annotations__" => {
@@ -244,14 +245,14 @@ pub(crate) fn dunder_attribute(ctx: &FileCtx, path: &str, attr: &str, at: usize)
         }
     };
     let what = if is_dunder(attr) {
-        "special attribute"
+        "a special attribute"
     } else {
-        "interpreter attribute"
+        "an interpreter attribute"
     };
     ctx.error(
         "GF405",
         at,
-        format!("`{path}` uses the {what} `{attr}`, which can escape the sandbox, so apps cannot use it."),
+        format!("`{attr}` is {what} that can escape the sandbox, so apps cannot use it."),
     )
     .hint(hint)
 }
@@ -276,6 +277,7 @@ fn callee_name(call: &ExprCall) -> Option<(&str, bool)> {
 }
 
 /// Calls that reach attributes through strings, and logging to a file.
+/// (Format strings like "{0.__globals__}" are caught as string constants.)
 /// `function_local` says whether a name is bound by an enclosing function.
 pub(crate) fn call(
     ctx: &FileCtx,
@@ -302,17 +304,6 @@ pub(crate) fn call(
                 s.split('.').find(|part| is_escape_attr(part))
             })?;
             Some(string_dunder(ctx, callee, attr, at))
-        }
-        "format" | "format_map" | "vformat" if !bare => {
-            let receiver = match call.func.as_ref() {
-                Expr::Attribute(a) => string_constant(&a.value),
-                _ => None,
-            };
-            let attr = receiver
-                .into_iter()
-                .chain(call.args.first().and_then(string_constant))
-                .find_map(format_field_escape)?;
-            Some(format_dunder(ctx, &attr, at))
         }
         "basicConfig" if call.keywords.iter().any(|k| k.arg.as_deref() == Some("filename")) => Some(
             ctx.error("GF402", at, "`basicConfig(filename=...)` writes logs to a file, and gofast apps have no disk.")

@@ -196,12 +196,7 @@ pub(crate) fn check_import_from(ctx: &FileCtx, stmt: &StmtImportFrom, out: &mut 
             continue;
         }
         if forbidden::is_refused_dunder(name) {
-            out.push(forbidden::dunder_attribute(
-                ctx,
-                &format!("{module}.{name}"),
-                name,
-                at,
-            ));
+            out.push(forbidden::dunder_attribute(ctx, name, at));
             continue;
         }
         match modules::member(module, name) {

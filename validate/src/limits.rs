@@ -184,6 +184,7 @@ fn check_name(name: &str, limits: &Limits, out: &mut Vec<Diagnostic>) -> bool {
         Diagnostic::error("GF005", name, WHOLE_FILE, message).hint(hint)
     };
     let safe = "use only letters, digits, '.', '_' and '-', e.g. `models.py`";
+    let before = out.len();
     if name.is_empty() {
         out.push(bad("A file has an empty name.".into(), safe));
     } else if name.contains(['/', '\\']) {
@@ -217,7 +218,9 @@ fn check_name(name: &str, limits: &Limits, out: &mut Vec<Diagnostic>) -> bool {
     }
     let extension = name.rsplit_once('.').map(|(_, ext)| ext);
     if extension == Some("py") {
-        check_module_name(name, out);
+        if out.len() == before {
+            check_module_name(name, out);
+        }
         return true;
     }
     let data = extension.is_some_and(|ext| limits.data_file_extensions.iter().any(|e| e == ext));

@@ -163,15 +163,19 @@ impl Translator<'_> {
 
     fn translate(&self, error: &ParseError) -> Diagnostic {
         let offset = error.offset.to_usize();
-        if let Some(bracket) = self.scan.bracket
-            && bracket.offset() <= offset
-        {
-            return self.bracket(bracket);
-        }
-        if let Some((start, triple)) = self.scan.unterminated
-            && start <= offset
-        {
-            return self.unterminated(start, triple);
+        // An unterminated string swallows the brackets after it, so it wins
+        // over an unclosed bracket; a wrong closer before it wins over it.
+        let string = self.scan.unterminated.filter(|&(start, _)| start <= offset);
+        let bracket = self.scan.bracket.filter(|b| b.offset() <= offset);
+        match (bracket, string) {
+            (Some(b), Some((start, _)))
+                if !matches!(b, Bracket::Unclosed { .. }) && b.offset() < start =>
+            {
+                return self.bracket(b);
+            }
+            (_, Some((start, triple))) => return self.unterminated(start, triple),
+            (Some(b), None) => return self.bracket(b),
+            (None, None) => {}
         }
         match &error.error {
             ParseErrorType::Lexical(lexical) => self.lexical(lexical, offset),

@@ -86,6 +86,13 @@ impl Walker<'_, '_> {
     }
 
     fn stmt(&mut self, stmt: &Stmt) {
+        let type_params: &[TypeParam] = match stmt {
+            Stmt::FunctionDef(s) => &s.type_params,
+            Stmt::AsyncFunctionDef(s) => &s.type_params,
+            Stmt::ClassDef(s) => &s.type_params,
+            _ => &[],
+        };
+        self.type_params_312(stmt, type_params);
         match stmt {
             Stmt::FunctionDef(s) => self.function(
                 &s.decorator_list,
@@ -117,6 +124,15 @@ impl Walker<'_, '_> {
                 self.expr(&s.value);
             }
             Stmt::TypeAlias(s) => {
+                self.out.push(
+                    self.ctx
+                        .error(
+                            "GF109",
+                            s.range.start().to_usize(),
+                            "A `type X = ...` statement needs Python 3.12+; apps run on Python 3.11.",
+                        )
+                        .hint("write a plain assignment instead, e.g. `UserIds = list[int]`"),
+                );
                 self.expr(&s.name);
                 self.type_params(&s.type_params);
                 self.annotation(Some(&s.value));
@@ -221,6 +237,22 @@ impl Walker<'_, '_> {
         self.in_scope(crate::scope::function_locals(args, body), |w| w.stmts(body));
     }
 
+    /// PEP 695 type parameters (`def f[T]()`, `class A[T]:`) are 3.12+.
+    fn type_params_312(&mut self, stmt: &Stmt, params: &[TypeParam]) {
+        if params.is_empty() {
+            return;
+        }
+        self.out.push(
+            self.ctx
+                .error(
+                    "GF109",
+                    stmt.range().start().to_usize(),
+                    "Type parameters in brackets after a name need Python 3.12+; apps run on Python 3.11.",
+                )
+                .hint("declare `T = TypeVar(\"T\")` from typing and use `Generic[T]` or plain annotations"),
+        );
+    }
+
     fn arguments(&mut self, args: &Arguments) {
         for arg in args
             .posonlyargs
@@ -276,7 +308,7 @@ impl Walker<'_, '_> {
                     if forbidden::is_escape_attr(attr) {
                         let at = p.range.start().to_usize();
                         self.out
-                            .push(forbidden::dunder_attribute(self.ctx, attr, attr, at));
+                            .push(forbidden::dunder_attribute(self.ctx, attr, at));
                     }
                 }
                 p.patterns
@@ -485,12 +517,8 @@ impl Walker<'_, '_> {
             .saturating_sub(attr.len())
             .max(whole.range().start().to_usize());
         if forbidden::is_escape_attr(attr) {
-            let path = match value {
-                Expr::Name(n) => format!("{}.{attr}", n.id),
-                _ => format!(".{attr}"),
-            };
             self.out
-                .push(forbidden::dunder_attribute(self.ctx, &path, attr, at));
+                .push(forbidden::dunder_attribute(self.ctx, attr, at));
             return;
         }
         if let Some(module) = self.module_path(value) {

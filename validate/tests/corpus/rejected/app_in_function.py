@@ -1,0 +1,7 @@
+# expect: GF201 line 6
+from fastapi import FastAPI
+
+
+def create():
+    app = FastAPI()
+    return app

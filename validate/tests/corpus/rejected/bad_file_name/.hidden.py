@@ -1,0 +1,2 @@
+# expect: GF005 line 0
+SECRET = 1

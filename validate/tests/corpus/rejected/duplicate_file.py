@@ -1,0 +1,5 @@
+# submit-twice
+# expect: GF006 line 0
+from fastapi import FastAPI
+
+app = FastAPI()

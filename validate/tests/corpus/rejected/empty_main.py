@@ -1,0 +1,3 @@
+# expect: GF009 line 0
+
+

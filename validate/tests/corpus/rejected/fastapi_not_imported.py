@@ -1,0 +1,4 @@
+# expect: GF203 line 4
+from pydantic import BaseModel
+
+app = FastAPI()

@@ -1,0 +1,3 @@
+# expect: GF011 line 0
+def dumps(x):
+    return str(x)

@@ -1,0 +1,5 @@
+import json
+
+from fastapi import FastAPI
+
+app = FastAPI()

@@ -1,0 +1,7 @@
+# expect: GF401 line 7
+from fastapi import FastAPI
+from pydantic import BaseModel
+app = FastAPI()
+class Evil(BaseModel):
+    name: str
+    payload: "__import__('os').system('id') or int"

@@ -1,0 +1,3 @@
+# expect: GF012 line 0
+def helper():
+    return 1
