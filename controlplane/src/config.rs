@@ -54,12 +54,17 @@ pub struct Config {
     /// Seconds between two passes of the reconciler.
     #[arg(long, env = "GOFAST_RECONCILE_SECONDS", default_value_t = 5)]
     pub reconcile_seconds: u64,
+
+    #[command(flatten)]
+    pub kube: crate::config_kube::KubeConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeKind {
     /// One local process per app behind the built-in gateway.
     Local,
+    /// Kubernetes objects per app, routed by Traefik.
+    Kubernetes,
 }
 
 impl Config {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod config_kube;
 pub mod error;
 pub mod grpc;
 pub mod http;

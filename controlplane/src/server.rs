@@ -22,11 +22,16 @@ use crate::{
     http,
     runtime::{
         Runtime,
+        kubernetes::{KubeRuntime, KubeSettings},
         local::{LocalRuntime, LocalSettings, PythonSetup},
     },
     service::{Platform, PlatformSettings},
     store::{SqliteStore, Store},
 };
+
+/// Per-app resources (Kubernetes quantities).
+const APP_CPU: &str = "250m";
+const APP_MEMORY: &str = "128Mi";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -91,7 +96,19 @@ pub async fn run(
             let _ = std::fs::remove_dir_all(&settings.apps_dir);
             Arc::new(LocalRuntime::new(env, settings))
         }
-    };
+        RuntimeKind::Kubernetes => {
+            let k = &config.kube;
+            let settings = KubeSettings {
+                namespace: k.kube_namespace.clone(),
+                runner_image: k.runner_image.clone(),
+                ingress_host: k.ingress_host.clone(),
+                traefik_namespace: k.traefik_namespace.clone(),
+                entry_point: k.traefik_entrypoint.clone(),
+                cpu: APP_CPU.into(),
+                memory: APP_MEMORY.into(),
+                runtime_class: k.runtime_class.clone(),
+                start_timeout_seconds: config.start_timeout.min(3600) as i32,
+            };
 
     let listener = TcpListener::bind(config.addr)
         .await

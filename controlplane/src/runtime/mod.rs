@@ -1,6 +1,7 @@
 //! Where apps run. A runtime converges one app on one revision at a time and
 //! reports progress; it never calls back into the service layer.
 
+pub mod kubernetes;
 pub mod local;
 
 use std::net::SocketAddr;
@@ -75,6 +76,14 @@ pub trait Runtime: Send + Sync + 'static {
     fn upstream(&self, _user_id: &str, _app_id: &str) -> Option<SocketAddr> {
         None
     }
+
+    /// False while another control plane reconciles this runtime.
+    async fn may_reconcile(&self) -> bool {
+        true
+    }
+
+    /// Removes what runs for apps that are no longer in the store.
+    async fn prune(&self, _keep: &std::collections::HashSet<String>) {}
 
     /// Stops everything this runtime started.
     async fn shutdown(&self);

@@ -70,6 +70,9 @@ impl Platform {
     }
 
     pub async fn reconcile_once(self: &Arc<Self>) {
+        if !self.runtime.may_reconcile().await {
+            return;
+        }
         let apps = match self.store.all_apps().await {
             Ok(apps) => apps,
             Err(e) => {
@@ -77,6 +80,8 @@ impl Platform {
                 return;
             }
         };
+        let keep = apps.iter().map(|a| a.id.clone()).collect();
+        self.runtime.prune(&keep).await;
         let now = OffsetDateTime::now_utc();
         for app in apps {
             let idle = now - app.last_activity_at;

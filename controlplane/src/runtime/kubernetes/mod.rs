@@ -1,0 +1,274 @@
+//! The cluster runtime: each app is a ConfigMap, Deployment, Service,
+//! NetworkPolicy and Traefik Middleware + IngressRoute, built by pure
+//! functions (`builders`), applied with server-side apply, and followed
+//! until the new revision is ready or clearly failed (`rollout`).
+
+pub mod builders;
+mod lease;
+pub mod rollout;
+
+use std::{collections::HashSet, time::Duration};
+
+use async_trait::async_trait;
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{ConfigMap, Pod, Service},
+    networking::v1::NetworkPolicy,
+};
+use kube::{
+    Api, Client, Resource,
+    api::{DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PropagationPolicy},
+};
+use serde::Serialize;
+use tracing::warn;
+
+pub use self::builders::KubeSettings;
+use self::{
+    builders::{AppObjects, MANAGED_BY, app_selector, ingress_route_resource, middleware_resource, object_name},
+    lease::LeaseLock,
+    rollout::{Verdict, assess},
+};
+use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target};
+use crate::model::Stage;
+
+const FIELD_MANAGER: &str = "gofast";
+const POLL: Duration = Duration::from_millis(500);
+/// Lines of a crashed container's previous run shown with a failure.
+const CRASH_LOG_LINES: i64 = 30;
+
+pub struct KubeRuntime {
+    client: Client,
+    settings: KubeSettings,
+    lease: LeaseLock,
+}
+
+fn unavailable(e: kube::Error) -> RuntimeError {
+    RuntimeError::Unavailable(format!("the Kubernetes API failed: {e}"))
+}
+
+impl KubeRuntime {
+    /// Connects with KUBECONFIG or the in-cluster service account.
+    pub async fn connect(settings: KubeSettings) -> Result<Self, RuntimeError> {
+        let client = Client::try_default().await.map_err(unavailable)?;
+        Ok(Self::new(client, settings))
+    }
+
+    pub fn new(client: Client, settings: KubeSettings) -> Self {
+        let identity = format!("{}-{}", hostname(), crate::ids::new_id(6));
+        let lease = LeaseLock::new(client.clone(), &settings.namespace, identity);
+        Self { client, settings, lease }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.settings.namespace)
+    }
+
+    fn dynamic(&self, resource: &kube::api::ApiResource) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.settings.namespace, resource)
+    }
+
+    async fn apply<K>(&self, api: &Api<K>, obj: &K) -> Result<K, kube::Error>
+    where
+        K: Resource + Serialize + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
+        let name = obj.meta().name.clone().unwrap_or_default();
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await
+    }
+
+    /// Server-side applies every object, the root first so the others can
+    /// name it as their owner. Fields we no longer set disappear.
+    async fn apply_all(&self, mut objects: AppObjects) -> Result<(), kube::Error> {
+        let root = self.apply(&self.api::<ConfigMap>(), &objects.config_map).await?;
+        builders::set_owner(&mut objects, root.metadata.uid.as_deref().unwrap_or_default());
+        self.apply(&self.api::<Service>(), &objects.service).await?;
+        self.apply(&self.api::<NetworkPolicy>(), &objects.network_policy).await?;
+        self.apply(&self.dynamic(&middleware_resource()), &objects.middleware).await?;
+        self.apply(&self.dynamic(&ingress_route_resource()), &objects.ingress_route).await?;
+        self.apply(&self.api::<Deployment>(), &objects.deployment).await?;
+        Ok(())
+    }
+
+    async fn app_pods(&self, app_id: &str) -> Result<Vec<Pod>, kube::Error> {
+        let pods = self.api::<Pod>().list(&ListParams::default().labels(&app_selector_pods(app_id))).await?;
+        Ok(pods.items)
+    }
+
+    /// The last lines of a crashed container's previous run.
+    async fn crash_logs(&self, pod: &str) -> String {
+        let params = LogParams { previous: true, tail_lines: Some(CRASH_LOG_LINES), ..Default::default() };
+        match self.api::<Pod>().logs(pod, &params).await {
+            Ok(text) => text,
+            Err(_) => {
+                let params = LogParams { tail_lines: Some(CRASH_LOG_LINES), ..Default::default() };
+                self.api::<Pod>().logs(pod, &params).await.unwrap_or_default()
+            }
+        }
+    }
+
+    async fn follow_rollout(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure> {
+        let name = object_name(&target.app_id);
+        let deployments = self.api::<Deployment>();
+        let mut last_stage = Stage::Applying;
+        loop {
+            let deployment = deployments.get(&name).await.map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
+            let pods = self.app_pods(&target.app_id).await.map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
+            match assess(&deployment, &pods, target.revision, &self.settings.memory) {
+                Verdict::Ready => return Ok(()),
+                Verdict::Failed { reason, pod } => {
+                    let output_tail = match pod {
+                        Some(pod) => self.crash_logs(&pod).await,
+                        None => String::new(),
+                    };
+                    return Err(DeployFailure { reason, output_tail });
+                }
+                Verdict::Progressing(stage, message) => {
+                    if stage != last_stage {
+                        // Report skipped stages too, so the stream stays in order.
+                        for s in [Stage::Starting, Stage::HealthCheck] {
+                            if stage_index(s) > stage_index(last_stage) && stage_index(s) <= stage_index(stage) {
+                                progress.stage(s, if s == stage { &message } else { "" });
+                            }
+                        }
+                        last_stage = stage;
+                    }
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn delete_everything(&self, app_id: &str) -> Result<(), kube::Error> {
+        let name = object_name(app_id);
+        let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
+        let ignore_missing = |r: Result<(), kube::Error>| match r {
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            other => other,
+        };
+        // The root first (its dependents follow through garbage collection),
+        // then each object, so nothing depends on the collector alone.
+        ignore_missing(self.api::<ConfigMap>().delete(&name, &params).await.map(|_| ()))?;
+        ignore_missing(self.api::<Deployment>().delete(&name, &params).await.map(|_| ()))?;
+        ignore_missing(self.api::<Service>().delete(&name, &params).await.map(|_| ()))?;
+        ignore_missing(self.api::<NetworkPolicy>().delete(&name, &params).await.map(|_| ()))?;
+        ignore_missing(self.dynamic(&middleware_resource()).delete(&name, &params).await.map(|_| ()))?;
+        ignore_missing(self.dynamic(&ingress_route_resource()).delete(&name, &params).await.map(|_| ()))?;
+        Ok(())
+    }
+}
+
+fn stage_index(s: Stage) -> usize {
+    Stage::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// Pods carry only the app label (the Deployment's selector).
+fn app_selector_pods(app_id: &str) -> String {
+    format!("{}={app_id}", builders::APP_LABEL)
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "gofast".into())
+}
+
+#[async_trait]
+impl Runtime for KubeRuntime {
+    async fn deploy(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure> {
+        progress.stage(Stage::Applying, &format!("applying the objects of revision {}", target.revision));
+        let objects = builders::build(target, &self.settings);
+        self.apply_all(objects)
+            .await
+            .map_err(|e| DeployFailure::new(format!("the cluster refused the app's objects: {e}")))?;
+        let limit = Duration::from_secs(self.settings.start_timeout_seconds.max(1) as u64 + 60);
+        match tokio::time::timeout(limit, self.follow_rollout(target, progress)).await {
+            Ok(result) => result,
+            Err(_) => Err(DeployFailure::new(format!(
+                "the app did not become ready within {}s",
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    async fn is_running(&self, app_id: &str, revision: u32) -> bool {
+        let name = object_name(app_id);
+        let Ok(Some(d)) = self.api::<Deployment>().get_opt(&name).await else { return false };
+        let rev = d.meta().annotations.as_ref().and_then(|a| a.get(builders::REVISION_ANNOTATION));
+        let available = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) > 0;
+        if rev.map(String::as_str) != Some(revision.to_string().as_str()) || !available {
+            return false;
+        }
+        // Objects deleted behind our back make the app "not running", so the
+        // reconciler applies them again.
+        let exists = [
+            self.api::<ConfigMap>().get_opt(&name).await.ok().flatten().is_some(),
+            self.api::<Service>().get_opt(&name).await.ok().flatten().is_some(),
+            self.api::<NetworkPolicy>().get_opt(&name).await.ok().flatten().is_some(),
+            self.dynamic(&middleware_resource()).get_opt(&name).await.ok().flatten().is_some(),
+            self.dynamic(&ingress_route_resource()).get_opt(&name).await.ok().flatten().is_some(),
+        ];
+        exists.iter().all(|e| *e)
+    }
+
+    async fn remove(&self, app_id: &str) -> Result<(), RuntimeError> {
+        self.delete_everything(app_id).await.map_err(unavailable)
+    }
+
+    async fn logs(&self, app_id: &str, tail: usize, follow: bool) -> LogStream {
+        let pods = self.app_pods(app_id).await.unwrap_or_default();
+        // The newest pod speaks for the app.
+        let Some(pod) = pods.iter().max_by_key(|p| p.metadata.creation_timestamp.clone()).and_then(|p| p.metadata.name.clone())
+        else {
+            return Box::pin(futures::stream::empty());
+        };
+        let params = LogParams { follow, tail_lines: Some(tail as i64), ..Default::default() };
+        match self.api::<Pod>().log_stream(&pod, &params).await {
+            Ok(reader) => Box::pin(reader.lines().into_stream().filter_map(|l| async move { l.ok() })),
+            Err(e) => Box::pin(futures::stream::iter([format!("(logs unavailable: {e})")])),
+        }
+    }
+
+    async fn running_apps(&self) -> usize {
+        let lp = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+        match self.api::<Deployment>().list(&lp).await {
+            Ok(list) => list
+                .items
+                .iter()
+                .filter(|d| d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) > 0)
+                .count(),
+            Err(_) => 0,
+        }
+    }
+
+    async fn may_reconcile(&self) -> bool {
+        self.lease.try_acquire().await
+    }
+
+    async fn prune(&self, keep: &HashSet<String>) {
+        let lp = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+        let Ok(maps) = self.api::<ConfigMap>().list(&lp).await else { return };
+        for cm in maps.items {
+            let app = cm.metadata.labels.as_ref().and_then(|l| l.get(builders::APP_LABEL)).cloned();
+            if let Some(app) = app.filter(|a| !keep.contains(a)) {
+                if let Err(e) = self.delete_everything(&app).await {
+                    warn!(app_id = %app, error = %e, "could not remove the objects of a deleted app");
+                }
+            }
+        }
+    }
+
+    async fn shutdown(&self) {
+        // Apps keep running in the cluster; the next control plane adopts them.
+    }
+}
+
+#[allow(dead_code)]
+fn _selector_is_used(app_id: &str) -> String {
+    app_selector(app_id)
+}
