@@ -109,6 +109,9 @@ pub async fn run(
                 runtime_class: k.runtime_class.clone(),
                 start_timeout_seconds: config.start_timeout.min(3600) as i32,
             };
+            Arc::new(KubeRuntime::connect(settings).await?)
+        }
+    };
 
     let listener = TcpListener::bind(config.addr)
         .await

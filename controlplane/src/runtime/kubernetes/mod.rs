@@ -25,7 +25,7 @@ use tracing::warn;
 
 pub use self::builders::KubeSettings;
 use self::{
-    builders::{AppObjects, MANAGED_BY, app_selector, ingress_route_resource, middleware_resource, object_name},
+    builders::{AppObjects, MANAGED_BY, ingress_route_resource, middleware_resource, object_name},
     lease::LeaseLock,
     rollout::{Verdict, assess},
 };
@@ -51,6 +51,7 @@ impl KubeRuntime {
     /// Connects with KUBECONFIG or the in-cluster service account.
     pub async fn connect(settings: KubeSettings) -> Result<Self, RuntimeError> {
         let client = Client::try_default().await.map_err(unavailable)?;
+        ensure_namespace(&client, &settings.namespace).await.map_err(unavailable)?;
         Ok(Self::new(client, settings))
     }
 
@@ -160,6 +161,24 @@ impl KubeRuntime {
     }
 }
 
+/// Creates the apps' namespace unless it exists (the Helm chart makes it;
+/// `gofast up --runtime kubernetes` against a bare cluster does not).
+async fn ensure_namespace(client: &Client, name: &str) -> Result<(), kube::Error> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api = Api::<Namespace>::all(client.clone());
+    if api.get_opt(name).await?.is_some() {
+        return Ok(());
+    }
+    let ns = Namespace {
+        metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
+        ..Default::default()
+    };
+    match api.create(&kube::api::PostParams::default(), &ns).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
 fn stage_index(s: Stage) -> usize {
     Stage::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
@@ -266,9 +285,4 @@ impl Runtime for KubeRuntime {
     async fn shutdown(&self) {
         // Apps keep running in the cluster; the next control plane adopts them.
     }
-}
-
-#[allow(dead_code)]
-fn _selector_is_used(app_id: &str) -> String {
-    app_selector(app_id)
 }

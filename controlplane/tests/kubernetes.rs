@@ -1,0 +1,214 @@
+//! The Kubernetes runtime against a real kube-apiserver (etcd, controller
+//! manager, scheduler and a kwok node: `scripts/kube-testenv.sh`). Skipped
+//! when no cluster is configured, except under CI, where that is a failure.
+
+use std::{collections::HashSet, sync::Mutex, time::Duration};
+
+use gofast_controlplane::{
+    model::{AppFile, Stage},
+    runtime::{
+        Progress, Runtime, Target,
+        kubernetes::{KubeRuntime, KubeSettings, builders},
+    },
+};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{ConfigMap, Namespace, Pod, Service},
+    networking::v1::NetworkPolicy,
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
+};
+
+/// A cluster client, or None (skip) outside CI when no cluster is set up.
+async fn cluster() -> Option<Client> {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "KUBECONFIG is not set: scripts/test.sh starts the Kubernetes test environment"
+        );
+        eprintln!("skipping: no KUBECONFIG (run scripts/kube-testenv.sh start)");
+        return None;
+    }
+    Some(Client::try_default().await.expect("connect to the test cluster"))
+}
+
+/// A fresh namespace per test, so tests do not see each other's objects.
+async fn namespace(client: &Client) -> String {
+    let name = format!("t-{}", gofast_controlplane::ids::new_id(8));
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
+    name
+}
+
+fn settings(namespace: &str) -> KubeSettings {
+    KubeSettings {
+        namespace: namespace.into(),
+        runner_image: "registry.invalid/gofast-runner:test".into(),
+        ingress_host: Some("gofast.test".into()),
+        traefik_namespace: "traefik".into(),
+        entry_point: "web".into(),
+        cpu: "250m".into(),
+        memory: "128Mi".into(),
+        runtime_class: None,
+        start_timeout_seconds: 30,
+    }
+}
+
+fn target(app_id: &str, revision: u32, files: &[(&str, &str)]) -> Target {
+    Target {
+        app_id: app_id.into(),
+        user_id: "u0000test0".into(),
+        revision,
+        files: files.iter().map(|(n, c)| AppFile { name: n.to_string(), content: c.to_string() }).collect(),
+        root_path: format!("/user/u0000test0/app/{app_id}"),
+    }
+}
+
+#[derive(Default)]
+struct Stages(Mutex<Vec<Stage>>);
+
+impl Progress for Stages {
+    fn stage(&self, stage: Stage, _message: &str) {
+        self.0.lock().unwrap().push(stage);
+    }
+}
+
+const MAIN: &str = "from fastapi import FastAPI\napp = FastAPI()\n";
+
+#[tokio::test]
+async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
+    let Some(client) = cluster().await else { return };
+    let ns = namespace(&client).await;
+    let rt = KubeRuntime::new(client.clone(), settings(&ns));
+    let stages = Stages::default();
+    let t = target("aaaaaaaaa1", 1, &[("main.py", MAIN), ("extra.py", "x = 1\n")]);
+    tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &stages))
+        .await
+        .expect("rollout timed out")
+        .expect("rollout failed");
+    assert_eq!(stages.0.lock().unwrap().first(), Some(&Stage::Applying));
+    assert!(rt.is_running("aaaaaaaaa1", 1).await);
+
+    let name = builders::object_name("aaaaaaaaa1");
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    assert_eq!(cm.data.as_ref().unwrap().len(), 2);
+    Api::<Service>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    Api::<NetworkPolicy>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    // The Traefik objects were validated by Traefik's own CRD schemas.
+    let route = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::ingress_route_resource())
+        .get(&name)
+        .await
+        .unwrap();
+    assert_eq!(route.data["spec"]["routes"][0]["services"][0]["port"], 80);
+    Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::middleware_resource())
+        .get(&name)
+        .await
+        .unwrap();
+    let d = Api::<Deployment>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    let owner = &d.metadata.owner_references.unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ConfigMap", cm.metadata.uid.as_deref().unwrap()));
+
+    // An update with a file removed: server-side apply drops it from the ConfigMap.
+    let t2 = target("aaaaaaaaa1", 2, &[("main.py", MAIN)]);
+    tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t2, &Stages::default()))
+        .await
+        .expect("second rollout timed out")
+        .expect("second rollout failed");
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    let data = cm.data.unwrap();
+    assert!(data.contains_key("main.py") && !data.contains_key("extra.py"), "{data:?}");
+    assert!(rt.is_running("aaaaaaaaa1", 2).await);
+    assert!(!rt.is_running("aaaaaaaaa1", 1).await);
+
+    // Deleted behind our back: no longer "running", so the reconciler re-applies it.
+    Api::<Service>::namespaced(client.clone(), &ns).delete(&name, &DeleteParams::default()).await.unwrap();
+    assert!(!rt.is_running("aaaaaaaaa1", 2).await);
+    rt.deploy(&t2, &Stages::default()).await.expect("re-apply");
+    Api::<Service>::namespaced(client.clone(), &ns).get(&name).await.expect("service recreated");
+
+    // Delete leaves nothing with the app's labels.
+    rt.remove("aaaaaaaaa1").await.unwrap();
+    let lp = ListParams::default().labels(&builders::app_selector("aaaaaaaaa1"));
+    for _ in 0..60 {
+        let left = Api::<ConfigMap>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
+            + Api::<Deployment>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
+            + Api::<Service>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
+            + Api::<NetworkPolicy>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
+            + Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::middleware_resource()).list(&lp).await.unwrap().items.len()
+            + Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::ingress_route_resource()).list(&lp).await.unwrap().items.len();
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+            .list(&ListParams::default().labels(&format!("{}=aaaaaaaaa1", builders::APP_LABEL)))
+            .await
+            .unwrap()
+            .items
+            .len();
+        if left == 0 && pods == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("objects of a deleted app are left");
+}
+
+#[tokio::test]
+async fn a_crash_looping_revision_fails_with_its_reason() {
+    let Some(client) = cluster().await else { return };
+    let ns = namespace(&client).await;
+    let rt = KubeRuntime::new(client.clone(), settings(&ns));
+    let t = target("bbbbbbbbb1", 1, &[("main.py", MAIN)]);
+    let deploy = rt.deploy(&t, &Stages::default());
+    // kwok cannot crash a container: play the kubelet's part for the new pod.
+    let crash = async {
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+        loop {
+            let list = pods.list(&ListParams::default().labels(&format!("{}=bbbbbbbbb1", builders::APP_LABEL))).await.unwrap();
+            if let Some(name) = list.items.first().and_then(|p| p.metadata.name.clone()) {
+                let status = serde_json::json!({"status": {
+                    "phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [{"name": "app", "image": "registry.invalid/gofast-runner:test", "imageID": "",
+                        "ready": false, "restartCount": 3,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]
+                }});
+                let _ = pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let result = tokio::select! {
+        r = tokio::time::timeout(Duration::from_secs(120), deploy) => r.expect("no verdict in time"),
+        _ = crash => unreachable!(),
+    };
+    let failure = result.expect_err("a crash loop was reported as ready");
+    assert!(failure.reason.contains("CrashLoopBackOff"), "{}", failure.reason);
+}
+
+#[tokio::test]
+async fn only_one_control_plane_reconciles_at_a_time() {
+    let Some(client) = cluster().await else { return };
+    let ns = namespace(&client).await;
+    let a = KubeRuntime::new(client.clone(), settings(&ns));
+    let b = KubeRuntime::new(client.clone(), settings(&ns));
+    assert!(a.may_reconcile().await, "the first replica takes the lease");
+    assert!(!b.may_reconcile().await, "a second replica must not reconcile");
+    assert!(a.may_reconcile().await, "the holder renews");
+    assert!(!b.may_reconcile().await);
+}
+
+#[tokio::test]
+async fn prune_removes_apps_that_are_no_longer_in_the_store() {
+    let Some(client) = cluster().await else { return };
+    let ns = namespace(&client).await;
+    let rt = KubeRuntime::new(client.clone(), settings(&ns));
+    for id in ["ccccccccc1", "ccccccccc2"] {
+        let t = target(id, 1, &[("main.py", MAIN)]);
+        tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &Stages::default())).await.unwrap().unwrap();
+    }
+    rt.prune(&HashSet::from(["ccccccccc1".to_string()])).await;
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    assert!(cms.get_opt(&builders::object_name("ccccccccc1")).await.unwrap().is_some());
+    assert!(cms.get_opt(&builders::object_name("ccccccccc2")).await.unwrap().is_none());
+}
