@@ -48,6 +48,35 @@ pub fn validate(files: &[SourceFile<'_>]) -> Vec<Diagnostic> {
 /// Checks every file against `limits`. Diagnostics are sorted by file, line
 /// and column; the result depends only on the input.
 pub fn validate_with(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnostic> {
+    // The checks recurse over the syntax tree. Its depth is bounded (see
+    // scan.rs), and a dedicated thread gives that bound ample stack whatever
+    // thread the caller runs on. Without a thread, run inline.
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("gofast-validate".into())
+            .stack_size(WORKER_STACK)
+            .spawn_scoped(scope, || check_all(files, limits));
+        match worker {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                vec![
+                    Diagnostic::error(
+                        "GF101",
+                        ENTRY_FILE,
+                        diagnostic::WHOLE_FILE,
+                        "The app could not be checked.",
+                    )
+                    .hint("simplify the code around recent changes and try again"),
+                ]
+            }),
+            Err(_) => check_all(files, limits),
+        }
+    })
+}
+
+/// Stack for the checking thread; only the pages used are ever touched.
+const WORKER_STACK: usize = 64 << 20;
+
+fn check_all(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let checked = limits::check_files(files, limits, &mut out);
     for file in &checked.python {

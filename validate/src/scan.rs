@@ -93,6 +93,11 @@ struct Scanner<'a> {
     line_start: bool,
     /// The indentation of the next line has not been measured yet.
     need_indent: bool,
+    /// Sum of `chained` over `levels`.
+    total: u32,
+    /// The last token was a value, so a bracket after it is a call or a
+    /// subscript (one more level) rather than a grouping.
+    after_value: bool,
 }
 
 pub(crate) fn scan(text: &str) -> Scan {
@@ -106,6 +111,8 @@ pub(crate) fn scan(text: &str) -> Scan {
         elif_runs: vec![0],
         line_start: true,
         need_indent: true,
+        total: 0,
+        after_value: false,
     };
     s.run();
     s.scan
@@ -145,9 +152,13 @@ impl Scanner<'_> {
     /// One more operator that nests the tree one level deeper.
     fn nest(&mut self, at: usize) {
         self.level().chained += 1;
-        let depth: u32 = self.levels.iter().map(|l| l.chained).sum::<u32>()
-            + u32::try_from(self.brackets.len()).unwrap_or(u32::MAX);
-        if depth > MAX_NESTING {
+        self.total += 1;
+        self.check_depth(at, 0);
+    }
+
+    fn check_depth(&mut self, at: usize, extra: usize) {
+        let brackets = u32::try_from(self.brackets.len() + extra).unwrap_or(u32::MAX);
+        if self.total.saturating_add(brackets) > MAX_NESTING {
             self.too_deep(at, TooDeep::Nesting);
         }
     }
@@ -156,12 +167,14 @@ impl Scanner<'_> {
     fn separator(&mut self) {
         let level = self.level();
         if level.lambdas == 0 {
-            level.chained = 0;
+            let chained = std::mem::take(&mut level.chained);
+            self.total -= chained;
         }
     }
 
     fn run(&mut self) {
-        while self.i < self.b.len() {
+        // Once too deep, nothing else matters: the file is not parsed.
+        while self.i < self.b.len() && self.scan.too_deep.is_none() {
             if self.need_indent && self.brackets.is_empty() {
                 self.need_indent = false;
                 self.indentation();
@@ -185,6 +198,8 @@ impl Scanner<'_> {
                     self.i += 1;
                     if self.brackets.is_empty() {
                         self.levels = vec![Level::default()];
+                        self.total = 0;
+                        self.after_value = false;
                         self.line_start = true;
                         self.need_indent = true;
                     }
@@ -193,22 +208,30 @@ impl Scanner<'_> {
                 b'\'' | b'"' => {
                     self.token_seen("");
                     self.string(self.i, self.i, b"");
+                    self.after_value = true;
                 }
                 b'0'..=b'9' => {
                     self.token_seen("");
                     self.number();
+                    self.after_value = true;
                 }
                 b'.' if self.peek(1).is_ascii_digit() => {
                     self.token_seen("");
                     self.number();
+                    self.after_value = true;
                 }
                 _ if is_word_byte(c) => self.word(),
                 b'(' | b'[' | b'{' => {
                     self.token_seen("");
                     let at = self.i;
-                    self.nest(at);
+                    if self.after_value {
+                        // A call or subscript nests the tree one more level.
+                        self.nest(at);
+                    }
+                    self.check_depth(at, 1);
                     self.brackets.push((c, at));
                     self.levels.push(Level::default());
+                    self.after_value = false;
                     self.i += 1;
                 }
                 b')' | b']' | b'}' => {
@@ -218,6 +241,7 @@ impl Scanner<'_> {
                 _ => {
                     self.token_seen("");
                     self.operator();
+                    self.after_value = false;
                 }
             }
         }
@@ -314,9 +338,11 @@ impl Scanner<'_> {
         if matches!(self.peek(0), b'\'' | b'"') && is_string_prefix(word) {
             self.token_seen("");
             self.string(start, self.i, word.as_bytes());
+            self.after_value = true;
             return;
         }
         self.token_seen(word);
+        self.after_value = !is_statement_keyword(word);
         match word {
             "not" | "await" | "if" | "else" => self.nest(start),
             "lambda" => {
@@ -330,9 +356,12 @@ impl Scanner<'_> {
     fn close(&mut self, c: u8) {
         let at = self.i;
         self.i += 1;
+        self.after_value = true;
         match self.brackets.pop() {
             Some((open_ch, open)) => {
-                self.levels.pop();
+                if let Some(level) = self.levels.pop() {
+                    self.total -= level.chained;
+                }
                 if closer_of(open_ch) != c && self.scan.bracket.is_none() {
                     self.scan.bracket = Some(Bracket::Mismatch {
                         open,
@@ -451,6 +480,45 @@ impl Scanner<'_> {
             self.i = end;
         }
     }
+}
+
+/// Keywords after which a bracket is not a call or subscript.
+fn is_statement_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "and"
+            | "as"
+            | "assert"
+            | "async"
+            | "await"
+            | "break"
+            | "class"
+            | "continue"
+            | "def"
+            | "del"
+            | "elif"
+            | "else"
+            | "except"
+            | "finally"
+            | "for"
+            | "from"
+            | "global"
+            | "if"
+            | "import"
+            | "in"
+            | "is"
+            | "lambda"
+            | "nonlocal"
+            | "not"
+            | "or"
+            | "pass"
+            | "raise"
+            | "return"
+            | "try"
+            | "while"
+            | "with"
+            | "yield"
+    )
 }
 
 fn is_string_prefix(word: &str) -> bool {

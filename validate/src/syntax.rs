@@ -275,7 +275,12 @@ impl Translator<'_> {
                     "This line mixes tabs and spaces in its indentation.",
                 )
                 .hint("indent with spaces only, 4 per level"),
-            L::UnrecognizedToken { tok } => self.invalid_character(*tok, offset),
+            L::UnrecognizedToken { tok } => {
+                // The lexer reports the offset after the character.
+                let before = &self.text[..offset.min(self.text.len())];
+                let at = before.rfind(*tok).unwrap_or(offset);
+                self.invalid_character(*tok, at)
+            }
             L::StringError => self.unterminated(offset, false),
             L::Eof => self.eof(offset),
             L::NestingError => {
