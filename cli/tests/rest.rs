@@ -537,12 +537,12 @@ async fn the_openapi_document_is_valid_and_complete() {
     let platform = Platform::start();
     let resp = get(&format!("{}/api/openapi.json", platform.url)).await;
     assert_eq!(resp.status(), 200);
-    let text = resp.text().await.expect("body");
-    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let document = resp.text().await.expect("body");
+    let doc: Value = serde_json::from_str(&document).expect("JSON");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("openapi.json");
-    std::fs::write(&file, &text).expect("write");
+    std::fs::write(&file, &document).expect("write");
     let out = std::process::Command::new(venv().join("bin/python"))
         .args(["-m", "openapi_spec_validator"])
         .arg(&file)

@@ -3,6 +3,7 @@
 
 mod gateway;
 mod observe;
+mod rest;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/user/{user_id}/app/{app_id}", any(gateway::proxy))
         .route("/user/{user_id}/app/{app_id}/", any(gateway::proxy))
         .route("/user/{user_id}/app/{app_id}/{*rest}", any(gateway::proxy))
+        .merge(rest::router())
         .with_state(state)
 }
 
