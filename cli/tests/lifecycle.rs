@@ -157,7 +157,7 @@ async fn apps_that_never_listen_or_exit_at_once_fail_with_the_reason() {
     let out = ada.run(&["deploy", slow.to_str().unwrap(), "--name", "slow"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("did not answer /health within 3s"),
+        text(&out.stderr).contains("did not answer /health within 10s"),
         "{}",
         text(&out.stderr)
     );
@@ -315,4 +315,45 @@ fn completions_are_generated_for_each_shell() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_apps_are_removed_after_their_lifetime() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A lifetime of zero hours: every app is idle at the next reconcile pass.
+    let platform = Platform::start_in(&tmp.path().join("d"), "127.0.0.1:0", &["--idle-hours", "0"]);
+    let ada = platform.user("ada@example.com");
+    let app = write_app(tmp.path(), "brief", &hello_main("brief"));
+    let _ = ada.run(&["deploy", app.to_str().unwrap(), "--name", "brief", "--detach"]);
+    let mut gone = false;
+    for _ in 0..100 {
+        let out = ada.run(&["apps", "-o", "json"]);
+        if text(&out.stdout).trim() == "[]" {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "an idle app was not removed");
+    let health: serde_json::Value = get(&format!("{}/healthz", platform.url)).await.json().await.unwrap();
+    assert_eq!(health["running_apps"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_code_is_shown_on_the_users_line_before_anything_is_sent() {
+    let platform = Platform::start();
+    let ada = platform.user("ada@example.com");
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = write_app(tmp.path(), "bad", "from fastapi import FastAPI\n\napp = FastAPI()\n\n@app.get('/')\ndef root()\n    return {}\n");
+    let out = ada.run(&["deploy", bad.to_str().unwrap(), "--name", "bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("main.py:6"), "no file:line in\n{err}");
+    assert!(err.contains("def root()"), "the source line is not shown:\n{err}");
+    assert_eq!(text(&ada.run(&["apps", "-o", "json"]).stdout).trim(), "[]");
+    let out = ada.run(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let good = write_app(tmp.path(), "good", &hello_main("ok"));
+    let out = ada.run(&["check", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -21,6 +21,9 @@ const INVALID_CODE_TYPE_URL: &str = "type.googleapis.com/gofast.v1.ValidateCodeR
 
 pub async fn run(server: &str, out: Output, args: DeployArgs) -> CliResult {
     let files = read_files(&args.files)?;
+    // The server checks again; checking here first answers at once, offline,
+    // and never uploads what would be refused (an oversized file, say).
+    check_locally(&files)?;
     let name = args
         .name
         .clone()
@@ -146,6 +149,24 @@ pub async fn follow(client: &mut Client, out: Output, app: &pb::App, revision: u
         "see its output with `gofast logs {}`, fix the code and deploy again",
         app.name
     )))
+}
+
+fn check_locally(files: &[(String, String)]) -> CliResult {
+    let sources: Vec<gofast_validate::SourceFile<'_>> = files
+        .iter()
+        .map(|(name, content)| gofast_validate::SourceFile { name, content: content.as_bytes() })
+        .collect();
+    let diagnostics = gofast_validate::validate(&sources);
+    if gofast_validate::is_deployable(&diagnostics) {
+        return Ok(());
+    }
+    let problems: Vec<Problem> = diagnostics.iter().map(Problem::from).collect();
+    render(&problems, files);
+    Err(CliError::rejected(format!(
+        "the code was rejected ({} problem(s)); nothing was deployed",
+        problems.len()
+    ))
+    .hint("fix the lines above and deploy again"))
 }
 
 /// A rejected create or update: diagnostics are shown on the user's lines.
