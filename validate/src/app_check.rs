@@ -8,7 +8,7 @@ use rustpython_parser::ast::{Expr, Ranged, Stmt};
 
 use crate::FileCtx;
 use crate::diagnostic::{Diagnostic, WHOLE_FILE};
-use crate::imports::{self, Binding, Bindings};
+use crate::imports::{Binding, Bindings};
 
 const NAME: &str = "app";
 
@@ -21,11 +21,19 @@ struct Names {
 }
 
 impl Names {
-    fn from(bindings: &Bindings) -> Names {
+    fn from(bindings: &Bindings, body: &[Stmt]) -> Names {
         let mut names = Names {
             classes: Vec::new(),
             modules: Vec::new(),
         };
+        // `from fastapi import *` brings FastAPI in too.
+        let star = body.iter().any(|s| {
+            matches!(s, Stmt::ImportFrom(i) if i.module.as_deref() == Some("fastapi")
+                && i.names.iter().any(|a| a.name.as_str() == "*"))
+        });
+        if star {
+            names.classes.push("FastAPI".to_string());
+        }
         for (name, binding) in bindings {
             match binding {
                 Binding::Member(path)
@@ -121,7 +129,7 @@ fn imports_app(stmt: &Stmt, ctx: &FileCtx) -> bool {
 }
 
 pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
-    let names = Names::from(&imports::collect(body, ctx.local_modules));
+    let names = Names::from(ctx.bindings, body);
     if body.iter().any(|s| imports_app(s, ctx)) {
         return;
     }
@@ -185,11 +193,7 @@ fn missing(ctx: &FileCtx, body: &[Stmt], names: &Names) -> Diagnostic {
     if let Some((stmt, inside)) = nested_app(body, names, None, 0) {
         let at = stmt.range().start().to_usize();
         return ctx
-            .error(
-                "GF201",
-                at,
-                format!("`app` is created inside {inside}, so the platform cannot find it."),
-            )
+            .error("GF201", at, format!("`app` is created inside {inside}."))
             .hint(format!(
                 "move `{}` to the top level of main.py, without indentation",
                 names.create_line()

@@ -1,7 +1,7 @@
 //! Builtins, attributes and string tricks that exist to escape a teaching
 //! sandbox. The walker (walk.rs) finds them in the tree; this module decides.
 
-use rustpython_parser::ast::{Constant, Expr, ExprCall};
+use rustpython_parser::ast::{Expr, ExprCall};
 
 use crate::FileCtx;
 use crate::diagnostic::Diagnostic;
@@ -16,6 +16,7 @@ const ALLOWED_DUNDER_ATTRS: &[&str] = &[
     "__module__",
     "__class__",
     "__version__",
+    "__main__",
     "__members__",
     "__fields__",
     "__init__",
@@ -257,16 +258,6 @@ pub(crate) fn dunder_attribute(ctx: &FileCtx, attr: &str, at: usize) -> Diagnost
     .hint(hint)
 }
 
-fn string_constant(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Constant(c) => match &c.value {
-            Constant::Str(s) => Some(s),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// The name a call is made through: `f` for `f(...)` and `x.f(...)`.
 fn callee_name(call: &ExprCall) -> Option<(&str, bool)> {
     match call.func.as_ref() {
@@ -276,8 +267,9 @@ fn callee_name(call: &ExprCall) -> Option<(&str, bool)> {
     }
 }
 
-/// Calls that reach attributes through strings, and logging to a file.
-/// (Format strings like "{0.__globals__}" are caught as string constants.)
+/// `getattr(builtins, ...)`, and logging to a file. (Strings naming refused
+/// attributes, for getattr, attrgetter and the like, and format strings like
+/// "{0.__globals__}" are caught as string constants.)
 /// `function_local` says whether a name is bound by an enclosing function.
 pub(crate) fn call(
     ctx: &FileCtx,
@@ -296,14 +288,7 @@ pub(crate) fn call(
                         .hint("call the functions you need directly"),
                 );
             }
-            let attr = call.args.get(1).and_then(string_constant).filter(|s| is_escape_attr(s))?;
-            Some(string_dunder(ctx, callee, attr, at))
-        }
-        "attrgetter" | "methodcaller" => {
-            let attr = call.args.iter().filter_map(string_constant).find_map(|s| {
-                s.split('.').find(|part| is_escape_attr(part))
-            })?;
-            Some(string_dunder(ctx, callee, attr, at))
+            None
         }
         "basicConfig" if call.keywords.iter().any(|k| k.arg.as_deref() == Some("filename")) => Some(
             ctx.error("GF402", at, "`basicConfig(filename=...)` writes logs to a file, and gofast apps have no disk.")
@@ -311,15 +296,6 @@ pub(crate) fn call(
         ),
         _ => None,
     }
-}
-
-fn string_dunder(ctx: &FileCtx, callee: &str, attr: &str, at: usize) -> Diagnostic {
-    ctx.error(
-        "GF406",
-        at,
-        format!("`{callee}` with \"{attr}\" reaches a special attribute that can escape the sandbox, so apps cannot use it."),
-    )
-    .hint("use ordinary attribute names")
 }
 
 fn format_dunder(ctx: &FileCtx, attr: &str, at: usize) -> Diagnostic {
@@ -333,9 +309,22 @@ fn format_dunder(ctx: &FileCtx, attr: &str, at: usize) -> Diagnostic {
     .hint("format ordinary values, e.g. \"{0.name}\" or an f-string")
 }
 
-/// A string constant whose `{field}` reaches a refused attribute through
-/// str.format's attribute syntax, e.g. "{0.__globals__}".
-pub(crate) fn format_string(ctx: &FileCtx, text: &str, at: usize) -> Option<Diagnostic> {
+/// A string constant that names a refused attribute: as a whole or as a
+/// dotted path (`"__globals__"`, `"__init__.__globals__"`, for getattr,
+/// operator.attrgetter and the like), or in a format field
+/// (`"{0.__globals__}"`, for str.format and logging's `{` style).
+pub(crate) fn string(ctx: &FileCtx, text: &str, at: usize) -> Option<Diagnostic> {
+    let is_path = text.split('.').all(crate::limits::is_identifier);
+    if is_path && let Some(attr) = text.split('.').find(|part| is_escape_attr(part)) {
+        return Some(
+            ctx.error(
+                "GF406",
+                at,
+                format!("The string \"{text}\" names `{attr}`, an attribute that can escape the sandbox, so apps cannot use it."),
+            )
+            .hint("use ordinary attribute names"),
+        );
+    }
     let attr = format_field_escape(text)?;
     Some(format_dunder(ctx, &attr, at))
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use rustpython_parser::ast::{Ranged, Stmt, StmtImport, StmtImportFrom};
+use rustpython_parser::ast::{Expr, Ranged, Stmt, StmtImport, StmtImportFrom};
 
 use crate::FileCtx;
 use crate::diagnostic::Diagnostic;
@@ -17,8 +17,11 @@ pub(crate) enum Binding {
     /// A name imported from an allowed module (`from fastapi import FastAPI`
     /// binds `FastAPI` to `fastapi.FastAPI`).
     Member(String),
-    /// One of the app's own modules or a name from one.
-    Local,
+    /// One of the app's own modules (`import greetings`, `from . import
+    /// greetings`).
+    LocalModule(String),
+    /// A name imported from one of the app's own modules: (module, name).
+    LocalMember(String, String),
 }
 
 pub(crate) type Bindings = HashMap<String, Binding>;
@@ -54,7 +57,9 @@ fn collect_into(body: &[Stmt], local: &[String], bindings: &mut Bindings, depth:
                         None => (first.to_string(), first),
                     };
                     if is_local(first, local) {
-                        bindings.insert(bound, Binding::Local);
+                        if first == name {
+                            bindings.insert(bound, Binding::LocalModule(first.to_string()));
+                        }
                     } else if matches!(modules::classify(name), Verdict::Allowed) {
                         bindings.insert(bound, Binding::Module(path.to_string()));
                     }
@@ -68,11 +73,37 @@ fn collect_into(body: &[Stmt], local: &[String], bindings: &mut Bindings, depth:
                     !local_source && matches!(modules::classify(module), Verdict::Allowed);
                 for alias in &s.names {
                     let bound = alias.asname.as_deref().unwrap_or(&alias.name).to_string();
-                    if local_source {
-                        bindings.insert(bound, Binding::Local);
+                    if level > 0 && s.module.is_none() {
+                        if is_local(&alias.name, local) {
+                            bindings.insert(bound, Binding::LocalModule(alias.name.to_string()));
+                        }
+                    } else if local_source {
+                        let member =
+                            Binding::LocalMember(module.to_string(), alias.name.to_string());
+                        bindings.insert(bound, member);
                     } else if allowed && alias.name.as_str() != "*" {
                         bindings.insert(bound, Binding::Member(format!("{module}.{}", alias.name)));
                     }
+                }
+            }
+            // `L = logging`: the alias refers to the same module.
+            Stmt::Assign(s) => {
+                if let Expr::Name(value) = s.value.as_ref()
+                    && let Some(binding) = bindings.get(value.id.as_str()).cloned()
+                {
+                    for target in &s.targets {
+                        if let Expr::Name(t) = target {
+                            bindings.insert(t.id.to_string(), binding.clone());
+                        }
+                    }
+                }
+            }
+            Stmt::AnnAssign(s) => {
+                if let (Expr::Name(t), Some(Expr::Name(value))) =
+                    (s.target.as_ref(), s.value.as_deref())
+                    && let Some(binding) = bindings.get(value.id.as_str()).cloned()
+                {
+                    bindings.insert(t.id.to_string(), binding);
                 }
             }
             Stmt::FunctionDef(s) => collect_into(&s.body, local, bindings, d),

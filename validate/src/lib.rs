@@ -8,6 +8,7 @@
 //! stable code, listed in [`CODES`].
 
 use std::cell::Cell;
+use std::collections::HashMap;
 
 mod app_check;
 mod diagnostic;
@@ -79,63 +80,82 @@ const WORKER_STACK: usize = 64 << 20;
 fn check_all(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let checked = limits::check_files(files, limits, &mut out);
+    // Parse everything first: attribute checks follow imports across files
+    // (`greetings.logging.os` where greetings.py imports logging).
+    let mut parsed = Vec::new();
     for file in &checked.python {
-        let check_app = file.name == ENTRY_FILE && !checked.entry_empty;
-        check_python(
-            file.name,
-            file.text,
-            &checked.local_modules,
-            check_app,
-            &mut out,
-        );
+        let index = LineIndex::new(file.text);
+        let body = guarded(file.name, &mut out, |found| {
+            syntax::parse_file(file.name, file.text, &index, found)
+        });
+        if let Some(body) = body.flatten() {
+            let bindings = imports::collect(&body, &checked.local_modules);
+            parsed.push((file, index, body, bindings));
+        }
+    }
+    let module_bindings: HashMap<&str, &imports::Bindings> = parsed
+        .iter()
+        .filter_map(|(file, _, _, bindings)| {
+            let stem = file.name.strip_suffix(".py")?;
+            checked
+                .local_modules
+                .iter()
+                .any(|m| m == stem)
+                .then_some((stem, bindings))
+        })
+        .collect();
+    for (file, index, body, bindings) in &parsed {
+        let ctx = FileCtx {
+            name: file.name,
+            index,
+            local_modules: &checked.local_modules,
+            bindings,
+            module_bindings: &module_bindings,
+            anchor: Cell::new(None),
+        };
+        guarded(file.name, &mut out, |found| {
+            walk::check(&ctx, body, found);
+            if file.name == ENTRY_FILE && !checked.entry_empty {
+                app_check::check(&ctx, body, found);
+            }
+        });
     }
     out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     out
 }
 
+/// Runs one step on one file. A panic (a bug in the parser or here, never
+/// expected) becomes a diagnostic instead of taking the caller down.
+fn guarded<T>(
+    name: &str,
+    out: &mut Vec<Diagnostic>,
+    step: impl FnOnce(&mut Vec<Diagnostic>) -> T,
+) -> Option<T> {
+    let mut found = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&mut found)));
+    match result {
+        Ok(value) => {
+            out.extend(found);
+            Some(value)
+        }
+        Err(_) => {
+            out.push(
+                Diagnostic::error(
+                    "GF101",
+                    name,
+                    diagnostic::WHOLE_FILE,
+                    "This file could not be checked.",
+                )
+                .hint("simplify the code around recent changes and try again"),
+            );
+            None
+        }
+    }
+}
+
 /// True when no diagnostic is an error.
 pub fn is_deployable(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().all(|d| d.severity != Severity::Error)
-}
-
-/// Parses and checks one Python file. A panic in the parser (a bug, never
-/// expected) becomes a diagnostic instead of taking the caller down.
-fn check_python(
-    name: &str,
-    text: &str,
-    local_modules: &[String],
-    check_app: bool,
-    out: &mut Vec<Diagnostic>,
-) {
-    let run = || {
-        let mut found = Vec::new();
-        let index = LineIndex::new(text);
-        if let Some(body) = syntax::parse_file(name, text, &index, &mut found) {
-            let ctx = FileCtx {
-                name,
-                index: &index,
-                local_modules,
-                anchor: Cell::new(None),
-            };
-            walk::check(&ctx, &body, &mut found);
-            if check_app {
-                app_check::check(&ctx, &body, &mut found);
-            }
-        }
-        found
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-        Ok(found) => out.extend(found),
-        Err(_) => out.push(
-            Diagnostic::error(
-                "GF101",
-                name,
-                diagnostic::WHOLE_FILE,
-                "This file could not be checked.",
-            )
-            .hint("simplify the code around recent changes and try again"),
-        ),
-    }
 }
 
 /// One file being checked: its name, positions and the app's own modules.
@@ -144,6 +164,10 @@ pub(crate) struct FileCtx<'a> {
     pub(crate) index: &'a LineIndex<'a>,
     /// Modules the app's own files provide.
     pub(crate) local_modules: &'a [String],
+    /// What this file's imports bind.
+    pub(crate) bindings: &'a imports::Bindings,
+    /// What each of the app's own modules binds, by module name.
+    pub(crate) module_bindings: &'a HashMap<&'a str, &'a imports::Bindings>,
     /// While checking code parsed out of a string (a string annotation), the
     /// offset of that string: every diagnostic points there.
     pub(crate) anchor: Cell<Option<usize>>,

@@ -14,16 +14,14 @@ use rustpython_parser::{Mode, parse};
 
 use crate::FileCtx;
 use crate::diagnostic::Diagnostic;
-use crate::imports::{self, Binding, Bindings};
+use crate::imports::{self, Binding};
 use crate::{forbidden, modules, scan};
 
 /// Checks every rule that needs the syntax tree of one file.
 pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
-    let bindings = imports::collect(body, ctx.local_modules);
     let mut walker = Walker {
         ctx,
         out,
-        bindings: &bindings,
         scopes: Vec::new(),
         annotation: false,
         string_depth: 0,
@@ -31,10 +29,60 @@ pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
     walker.stmts(body);
 }
 
+/// Generic types whose subscripts are types, also outside annotations.
+const TYPING_GENERICS: &[&str] = &[
+    "Optional",
+    "Union",
+    "List",
+    "Dict",
+    "Set",
+    "FrozenSet",
+    "Tuple",
+    "Type",
+    "Sequence",
+    "Mapping",
+    "MutableMapping",
+    "MutableSequence",
+    "Iterable",
+    "Iterator",
+    "Callable",
+    "Awaitable",
+    "Coroutine",
+    "AsyncIterator",
+    "AsyncIterable",
+    "Generator",
+    "AsyncGenerator",
+    "ClassVar",
+    "Final",
+    "Annotated",
+    "Literal",
+    "Deque",
+    "DefaultDict",
+    "OrderedDict",
+    "Counter",
+    "ChainMap",
+    "Required",
+    "NotRequired",
+    "TypeGuard",
+    "list",
+    "dict",
+    "set",
+    "frozenset",
+    "tuple",
+    "type",
+];
+
+/// A module an expression refers to.
+enum ModuleRef {
+    /// An allowed module, by dotted path.
+    Allowed(String),
+    /// One of the app's own modules, by name.
+    Local(String),
+}
+
 struct Walker<'a, 'c> {
     ctx: &'a FileCtx<'c>,
     out: &'a mut Vec<Diagnostic>,
-    bindings: &'a Bindings,
     /// Names bound by the enclosing function and comprehension scopes.
     scopes: Vec<HashSet<String>>,
     /// Inside a type annotation, where strings are forward references that
@@ -144,7 +192,14 @@ impl Walker<'_, '_> {
             Stmt::AnnAssign(s) => {
                 self.expr(&s.target);
                 self.annotation(Some(&s.annotation));
-                self.opt(s.value.as_deref());
+                // `X: TypeAlias = "..."`: the value is a type too.
+                let alias = matches!(s.annotation.as_ref(), Expr::Name(n) if n.id.as_str() == "TypeAlias")
+                    || matches!(s.annotation.as_ref(), Expr::Attribute(a) if a.attr.as_str() == "TypeAlias");
+                if alias {
+                    self.annotation(s.value.as_deref());
+                } else {
+                    self.opt(s.value.as_deref());
+                }
             }
             Stmt::For(s) => {
                 self.expr(&s.target);
@@ -388,21 +443,9 @@ impl Walker<'_, '_> {
             Expr::Call(e) => {
                 let diagnostic = forbidden::call(self.ctx, e, |name| self.function_local(name));
                 self.out.extend(diagnostic);
+                self.getattr_on_module(e);
                 self.expr(&e.func);
-                let forward_ref = matches!(e.func.as_ref(), Expr::Name(n) if n.id.as_str() == "ForwardRef")
-                    || matches!(e.func.as_ref(), Expr::Attribute(a) if a.attr.as_str() == "ForwardRef");
-                self.with_annotation(false, |w| {
-                    for (i, arg) in e.args.iter().enumerate() {
-                        if forward_ref && i == 0 {
-                            w.annotation(Some(arg));
-                        } else {
-                            w.expr(arg);
-                        }
-                    }
-                    for keyword in &e.keywords {
-                        w.expr(&keyword.value);
-                    }
-                });
+                self.call_arguments(e);
             }
             Expr::FormattedValue(e) => {
                 self.expr(&e.value);
@@ -436,18 +479,65 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// Call arguments; the few that are types (forward references that
+    /// pydantic and typing evaluate) are checked as annotations.
+    fn call_arguments(&mut self, call: &rustpython_parser::ast::ExprCall) {
+        let callee = match call.func.as_ref() {
+            Expr::Name(n) => n.id.as_str(),
+            Expr::Attribute(a) => a.attr.as_str(),
+            _ => "",
+        };
+        self.with_annotation(false, |w| {
+            for (i, arg) in call.args.iter().enumerate() {
+                let is_type = match callee {
+                    "ForwardRef" | "TypeAdapter" => i == 0,
+                    "TypeVar" | "NewType" => i > 0,
+                    _ => false,
+                };
+                if is_type {
+                    w.annotation(Some(arg));
+                } else {
+                    w.expr(arg);
+                }
+            }
+            for keyword in &call.keywords {
+                let value = &keyword.value;
+                match (callee, keyword.arg.as_deref(), value) {
+                    ("TypeVar", Some("bound"), _) => w.annotation(Some(value)),
+                    // create_model(name, field=(type, default) or type)
+                    ("create_model", Some(_), Expr::Tuple(t)) => {
+                        if let Some((first, rest)) = t.elts.split_first() {
+                            w.annotation(Some(first));
+                            w.exprs(rest);
+                        }
+                    }
+                    ("create_model", Some(name), _) if !name.starts_with("__") => {
+                        w.annotation(Some(value))
+                    }
+                    _ => w.expr(value),
+                }
+            }
+        });
+    }
+
     /// In annotations, `Literal[...]` holds values and `Annotated[T, ...]`
     /// holds metadata after its first element: only types are forward refs.
+    /// Outside annotations, `Optional["Item"]` and the like still hold
+    /// forward references (type aliases are plain assignments).
     fn subscript_slice(&mut self, value: &Expr, slice: &Expr) {
-        if !self.annotation {
-            self.expr(slice);
-            return;
-        }
         let name = match value {
             Expr::Name(n) => n.id.as_str(),
             Expr::Attribute(a) => a.attr.as_str(),
             _ => "",
         };
+        if !self.annotation {
+            if TYPING_GENERICS.contains(&name) {
+                self.with_annotation(true, |w| w.subscript_slice(value, slice));
+            } else {
+                self.expr(slice);
+            }
+            return;
+        }
         match (name, slice) {
             ("Literal", _) => self.with_annotation(false, |w| w.expr(slice)),
             ("Annotated", Expr::Tuple(t)) => {
@@ -464,8 +554,7 @@ impl Walker<'_, '_> {
         let Constant::Str(text) = value else {
             return;
         };
-        self.out
-            .extend(forbidden::format_string(self.ctx, text, at));
+        self.out.extend(forbidden::string(self.ctx, text, at));
         if self.annotation {
             self.annotation_string(text, at);
         }
@@ -491,23 +580,75 @@ impl Walker<'_, '_> {
         self.ctx.anchor.set(saved);
     }
 
-    /// The dotted module an expression denotes, if it is one (`json`,
-    /// `urllib.parse`, `fastapi.responses`).
-    fn module_path(&self, expr: &Expr) -> Option<String> {
+    /// The module an expression denotes, if it is one: an allowed module by
+    /// its dotted path (`json`, `urllib.parse`, `fastapi.responses`), or one
+    /// of the app's own modules.
+    fn module_path(&self, expr: &Expr) -> Option<ModuleRef> {
         match expr {
-            Expr::Name(n) if !self.function_local(n.id.as_str()) => match self
-                .bindings
-                .get(n.id.as_str())
-            {
-                Some(Binding::Module(path)) => Some(path.clone()),
-                Some(Binding::Member(path)) if modules::is_known_module(path) => Some(path.clone()),
-                _ => None,
-            },
-            Expr::Attribute(a) => {
-                let path = format!("{}.{}", self.module_path(&a.value)?, a.attr);
-                modules::is_known_module(&path).then_some(path)
+            Expr::Name(n) if !self.function_local(n.id.as_str()) => {
+                self.resolve(self.ctx.bindings.get(n.id.as_str())?, 0)
             }
+            Expr::Attribute(a) => match self.module_path(&a.value)? {
+                ModuleRef::Allowed(parent) => {
+                    let path = format!("{parent}.{}", a.attr);
+                    modules::is_known_module(&path).then_some(ModuleRef::Allowed(path))
+                }
+                ModuleRef::Local(module) => self.member_of_local(&module, &a.attr, 0),
+            },
             _ => None,
+        }
+    }
+
+    /// What a binding refers to, following the app's own modules (a chain of
+    /// re-exports is followed a few steps, never around a cycle forever).
+    fn resolve(&self, binding: &Binding, depth: u32) -> Option<ModuleRef> {
+        match binding {
+            Binding::Module(path) => Some(ModuleRef::Allowed(path.clone())),
+            Binding::Member(path) => {
+                modules::is_known_module(path).then(|| ModuleRef::Allowed(path.clone()))
+            }
+            Binding::LocalModule(module) => Some(ModuleRef::Local(module.clone())),
+            Binding::LocalMember(module, name) => self.member_of_local(module, name, depth),
+        }
+    }
+
+    /// `name` in the app's own `module`, if it is a module.
+    fn member_of_local(&self, module: &str, name: &str, depth: u32) -> Option<ModuleRef> {
+        if depth > 8 {
+            return None;
+        }
+        let binding = self.ctx.module_bindings.get(module)?.get(name)?;
+        self.resolve(binding, depth + 1)
+    }
+
+    /// `getattr(module, "name")` with a literal name is `module.name`.
+    fn getattr_on_module(&mut self, call: &rustpython_parser::ast::ExprCall) {
+        let Expr::Name(callee) = call.func.as_ref() else {
+            return;
+        };
+        let getter = matches!(
+            callee.id.as_str(),
+            "getattr" | "hasattr" | "setattr" | "delattr"
+        );
+        if !getter || self.function_local(callee.id.as_str()) {
+            return;
+        }
+        let (Some(target), Some(Expr::Constant(name))) = (call.args.first(), call.args.get(1))
+        else {
+            return;
+        };
+        let Constant::Str(name) = &name.value else {
+            return;
+        };
+        if forbidden::is_escape_attr(name) {
+            return; // reported as GF406
+        }
+        if let Some(ModuleRef::Allowed(module)) = self.module_path(target) {
+            let verdict = modules::member(&module, name);
+            let at = call.range.start().to_usize();
+            self.out.extend(imports::member_diagnostic(
+                self.ctx, &module, name, verdict, at,
+            ));
         }
     }
 
@@ -521,7 +662,7 @@ impl Walker<'_, '_> {
                 .push(forbidden::dunder_attribute(self.ctx, attr, at));
             return;
         }
-        if let Some(module) = self.module_path(value) {
+        if let Some(ModuleRef::Allowed(module)) = self.module_path(value) {
             let verdict = modules::member(&module, attr);
             self.out.extend(imports::member_diagnostic(
                 self.ctx, &module, attr, verdict, at,

@@ -487,3 +487,60 @@ fn every_code_is_documented_in_the_readme() {
         assert!(readme.contains(code), "README.md does not document {code}");
     }
 }
+
+#[test]
+fn module_escapes_through_own_modules_aliases_and_getattr() {
+    let helper = (
+        "helpers.py",
+        "import logging\nfrom logging import getLogger\n",
+    );
+    let main = format!(
+        "import helpers\nfrom helpers import logging as lg\n{APP}helpers.logging.os.getcwd()\nlg.sys.exit()\nhelpers.getLogger('x')\n"
+    );
+    let d = check_app(&[("main.py", &main), helper]);
+    assert_eq!(found(&d), [("GF407", 5, 17), ("GF407", 6, 4)]);
+    let d = check(&format!(
+        "import logging\nL = logging\n{APP}L.os.getcwd()\n"
+    ));
+    assert_eq!(found(&d), [("GF407", 5, 3)]);
+    let d = check(&format!(
+        "import random\n{APP}getattr(random, '_os')\nx = getattr(random, 'randint')\n"
+    ));
+    assert_eq!(found(&d), [("GF407", 4, 1)]);
+}
+
+#[test]
+fn star_import_of_fastapi_brings_fastapi() {
+    assert!(check("from fastapi import *\napp = FastAPI()\n").is_empty());
+}
+
+#[test]
+fn strings_naming_refused_attributes() {
+    let d = check(&format!(
+        "import functools\n{APP}f = functools.partial(getattr, app)\nf('__globals__')\n"
+    ));
+    assert_eq!(found(&d), [("GF406", 5, 3)]);
+    // Prose that mentions a dunder is not an attribute name.
+    assert!(
+        check(&format!(
+            "{APP}DOC = 'returns the __dict__ of x'\nKEY = 'name'\n"
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn forward_references_outside_annotations() {
+    let evil = "\"__import__('os').system('id')\"";
+    for source in [
+        format!("from typing import Optional\n{APP}Alias = Optional[{evil}]\n"),
+        format!("from typing import TypeAlias\n{APP}Alias: TypeAlias = {evil}\n"),
+        format!("from pydantic import TypeAdapter\n{APP}ta = TypeAdapter({evil})\n"),
+        format!("from pydantic import create_model\n{APP}M = create_model('M', x=({evil}, ...))\n"),
+        format!("from typing import TypeVar\n{APP}T = TypeVar('T', bound={evil})\n"),
+    ] {
+        assert_eq!(codes(&check(&source)), ["GF401"], "{source}");
+    }
+    // Dict keys are not types: a stock price's "open" is fine.
+    assert!(check(&format!("{APP}row = {{'open': 1}}\nprice = row['open']\n")).is_empty());
+}

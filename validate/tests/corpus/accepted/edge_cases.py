@@ -12,7 +12,7 @@ from fastapi import FastAPI, File, Query, UploadFile
 app = FastAPI()
 
 PATTERN = re.compile(r"eval\((.*)\)")  # re.compile is not the compile() builtin
-EXAMPLES = ["open('x')", "exec(code)", "import os", "__subclasses__"]
+EXAMPLES = ["open('x')", "exec(code)", "import os", "uses __subclasses__ to escape"]
 TEMPLATE = "{0.name} has {0.count} items"
 
 
