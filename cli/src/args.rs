@@ -37,7 +37,7 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole platform on this machine, in the foreground.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Create an account (and log in).
     Signup(Credentials),
     /// Log in and keep the access token for later commands.

@@ -91,6 +91,7 @@ async fn logs_show_the_apps_output_and_follow_new_lines() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = follower.kill();
+    let _ = follower.wait();
     let found = reader.join().unwrap();
     assert!(found.is_some(), "--follow did not show the new line");
 }
@@ -324,7 +325,13 @@ async fn idle_apps_are_removed_after_their_lifetime() {
     let platform = Platform::start_in(&tmp.path().join("d"), "127.0.0.1:0", &["--idle-hours", "0"]);
     let ada = platform.user("ada@example.com");
     let app = write_app(tmp.path(), "brief", &hello_main("brief"));
-    let _ = ada.run(&["deploy", app.to_str().unwrap(), "--name", "brief", "--detach"]);
+    let _ = ada.run(&[
+        "deploy",
+        app.to_str().unwrap(),
+        "--name",
+        "brief",
+        "--detach",
+    ]);
     let mut gone = false;
     for _ in 0..100 {
         let out = ada.run(&["apps", "-o", "json"]);
@@ -335,7 +342,11 @@ async fn idle_apps_are_removed_after_their_lifetime() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "an idle app was not removed");
-    let health: serde_json::Value = get(&format!("{}/healthz", platform.url)).await.json().await.unwrap();
+    let health: serde_json::Value = get(&format!("{}/healthz", platform.url))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["running_apps"], 0);
 }
 
@@ -344,12 +355,19 @@ async fn rejected_code_is_shown_on_the_users_line_before_anything_is_sent() {
     let platform = Platform::start();
     let ada = platform.user("ada@example.com");
     let tmp = tempfile::tempdir().unwrap();
-    let bad = write_app(tmp.path(), "bad", "from fastapi import FastAPI\n\napp = FastAPI()\n\n@app.get('/')\ndef root()\n    return {}\n");
+    let bad = write_app(
+        tmp.path(),
+        "bad",
+        "from fastapi import FastAPI\n\napp = FastAPI()\n\n@app.get('/')\ndef root()\n    return {}\n",
+    );
     let out = ada.run(&["deploy", bad.to_str().unwrap(), "--name", "bad"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("main.py:6"), "no file:line in\n{err}");
-    assert!(err.contains("def root()"), "the source line is not shown:\n{err}");
+    assert!(
+        err.contains("def root()"),
+        "the source line is not shown:\n{err}"
+    );
     assert_eq!(text(&ada.run(&["apps", "-o", "json"]).stdout).trim(), "[]");
     let out = ada.run(&["check", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

@@ -31,14 +31,22 @@ async fn cluster() -> Option<Client> {
         eprintln!("skipping: no KUBECONFIG (run scripts/kube-testenv.sh start)");
         return None;
     }
-    Some(Client::try_default().await.expect("connect to the test cluster"))
+    Some(
+        Client::try_default()
+            .await
+            .expect("connect to the test cluster"),
+    )
 }
 
 /// A fresh namespace per test, so tests do not see each other's objects.
 async fn namespace(client: &Client) -> String {
     let name = format!("t-{}", gofast_controlplane::ids::new_id(8));
-    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
     name
 }
 
@@ -61,7 +69,13 @@ fn target(app_id: &str, revision: u32, files: &[(&str, &str)]) -> Target {
         app_id: app_id.into(),
         user_id: "u0000test0".into(),
         revision,
-        files: files.iter().map(|(n, c)| AppFile { name: n.to_string(), content: c.to_string() }).collect(),
+        files: files
+            .iter()
+            .map(|(n, c)| AppFile {
+                name: n.to_string(),
+                content: c.to_string(),
+            })
+            .collect(),
         root_path: format!("/user/u0000test0/app/{app_id}"),
     }
 }
@@ -79,11 +93,17 @@ const MAIN: &str = "from fastapi import FastAPI\napp = FastAPI()\n";
 
 #[tokio::test]
 async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client).await;
     let rt = KubeRuntime::new(client.clone(), settings(&ns));
     let stages = Stages::default();
-    let t = target("aaaaaaaaa1", 1, &[("main.py", MAIN), ("extra.py", "x = 1\n")]);
+    let t = target(
+        "aaaaaaaaa1",
+        1,
+        &[("main.py", MAIN), ("extra.py", "x = 1\n")],
+    );
     tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &stages))
         .await
         .expect("rollout timed out")
@@ -92,23 +112,42 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
     assert!(rt.is_running("aaaaaaaaa1", 1).await);
 
     let name = builders::object_name("aaaaaaaaa1");
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
-    assert_eq!(cm.data.as_ref().unwrap().len(), 2);
-    Api::<Service>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
-    Api::<NetworkPolicy>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
-    // The Traefik objects were validated by Traefik's own CRD schemas.
-    let route = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::ingress_route_resource())
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .get(&name)
         .await
         .unwrap();
+    assert_eq!(cm.data.as_ref().unwrap().len(), 2);
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .unwrap();
+    Api::<NetworkPolicy>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .unwrap();
+    // The Traefik objects were validated by Traefik's own CRD schemas.
+    let route = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &ns,
+        &builders::ingress_route_resource(),
+    )
+    .get(&name)
+    .await
+    .unwrap();
     assert_eq!(route.data["spec"]["routes"][0]["services"][0]["port"], 80);
     Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::middleware_resource())
         .get(&name)
         .await
         .unwrap();
-    let d = Api::<Deployment>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    let d = Api::<Deployment>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .unwrap();
     let owner = &d.metadata.owner_references.unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ConfigMap", cm.metadata.uid.as_deref().unwrap()));
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("ConfigMap", cm.metadata.uid.as_deref().unwrap())
+    );
 
     // An update with a file removed: server-side apply drops it from the ConfigMap.
     let t2 = target("aaaaaaaaa1", 2, &[("main.py", MAIN)]);
@@ -116,28 +155,78 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
         .await
         .expect("second rollout timed out")
         .expect("second rollout failed");
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .unwrap();
     let data = cm.data.unwrap();
-    assert!(data.contains_key("main.py") && !data.contains_key("extra.py"), "{data:?}");
+    assert!(
+        data.contains_key("main.py") && !data.contains_key("extra.py"),
+        "{data:?}"
+    );
     assert!(rt.is_running("aaaaaaaaa1", 2).await);
     assert!(!rt.is_running("aaaaaaaaa1", 1).await);
 
     // Deleted behind our back: no longer "running", so the reconciler re-applies it.
-    Api::<Service>::namespaced(client.clone(), &ns).delete(&name, &DeleteParams::default()).await.unwrap();
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
     assert!(!rt.is_running("aaaaaaaaa1", 2).await);
     rt.deploy(&t2, &Stages::default()).await.expect("re-apply");
-    Api::<Service>::namespaced(client.clone(), &ns).get(&name).await.expect("service recreated");
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .expect("service recreated");
 
     // Delete leaves nothing with the app's labels.
     rt.remove("aaaaaaaaa1").await.unwrap();
     let lp = ListParams::default().labels(&builders::app_selector("aaaaaaaaa1"));
     for _ in 0..60 {
-        let left = Api::<ConfigMap>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
-            + Api::<Deployment>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
-            + Api::<Service>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
-            + Api::<NetworkPolicy>::namespaced(client.clone(), &ns).list(&lp).await.unwrap().items.len()
-            + Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::middleware_resource()).list(&lp).await.unwrap().items.len()
-            + Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::ingress_route_resource()).list(&lp).await.unwrap().items.len();
+        let left = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .len()
+            + Api::<Deployment>::namespaced(client.clone(), &ns)
+                .list(&lp)
+                .await
+                .unwrap()
+                .items
+                .len()
+            + Api::<Service>::namespaced(client.clone(), &ns)
+                .list(&lp)
+                .await
+                .unwrap()
+                .items
+                .len()
+            + Api::<NetworkPolicy>::namespaced(client.clone(), &ns)
+                .list(&lp)
+                .await
+                .unwrap()
+                .items
+                .len()
+            + Api::<DynamicObject>::namespaced_with(
+                client.clone(),
+                &ns,
+                &builders::middleware_resource(),
+            )
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .len()
+            + Api::<DynamicObject>::namespaced_with(
+                client.clone(),
+                &ns,
+                &builders::ingress_route_resource(),
+            )
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .len();
         let pods = Api::<Pod>::namespaced(client.clone(), &ns)
             .list(&ListParams::default().labels(&format!("{}=aaaaaaaaa1", builders::APP_LABEL)))
             .await
@@ -154,16 +243,23 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
 
 #[tokio::test]
 async fn a_crash_looping_revision_fails_with_its_reason() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client).await;
     let rt = KubeRuntime::new(client.clone(), settings(&ns));
     let t = target("bbbbbbbbb1", 1, &[("main.py", MAIN)]);
-    let deploy = rt.deploy(&t, &Stages::default());
+    let stages = Stages::default();
+    let deploy = rt.deploy(&t, &stages);
     // kwok cannot crash a container: play the kubelet's part for the new pod.
     let crash = async {
         let pods = Api::<Pod>::namespaced(client.clone(), &ns);
         loop {
-            let list = pods.list(&ListParams::default().labels(&format!("{}=bbbbbbbbb1", builders::APP_LABEL))).await.unwrap();
+            let selector = format!("{}=bbbbbbbbb1", builders::APP_LABEL);
+            let list = pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap();
             if let Some(name) = list.items.first().and_then(|p| p.metadata.name.clone()) {
                 let status = serde_json::json!({"status": {
                     "phase": "Running",
@@ -173,7 +269,9 @@ async fn a_crash_looping_revision_fails_with_its_reason() {
                         "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                         "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]
                 }});
-                let _ = pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await;
+                let _ = pods
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                    .await;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -183,32 +281,56 @@ async fn a_crash_looping_revision_fails_with_its_reason() {
         _ = crash => unreachable!(),
     };
     let failure = result.expect_err("a crash loop was reported as ready");
-    assert!(failure.reason.contains("CrashLoopBackOff"), "{}", failure.reason);
+    assert!(
+        failure.reason.contains("CrashLoopBackOff"),
+        "{}",
+        failure.reason
+    );
 }
 
 #[tokio::test]
 async fn only_one_control_plane_reconciles_at_a_time() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client).await;
     let a = KubeRuntime::new(client.clone(), settings(&ns));
     let b = KubeRuntime::new(client.clone(), settings(&ns));
     assert!(a.may_reconcile().await, "the first replica takes the lease");
-    assert!(!b.may_reconcile().await, "a second replica must not reconcile");
+    assert!(
+        !b.may_reconcile().await,
+        "a second replica must not reconcile"
+    );
     assert!(a.may_reconcile().await, "the holder renews");
     assert!(!b.may_reconcile().await);
 }
 
 #[tokio::test]
 async fn prune_removes_apps_that_are_no_longer_in_the_store() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client).await;
     let rt = KubeRuntime::new(client.clone(), settings(&ns));
     for id in ["ccccccccc1", "ccccccccc2"] {
         let t = target(id, 1, &[("main.py", MAIN)]);
-        tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &Stages::default())).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &Stages::default()))
+            .await
+            .unwrap()
+            .unwrap();
     }
     rt.prune(&HashSet::from(["ccccccccc1".to_string()])).await;
     let cms = Api::<ConfigMap>::namespaced(client.clone(), &ns);
-    assert!(cms.get_opt(&builders::object_name("ccccccccc1")).await.unwrap().is_some());
-    assert!(cms.get_opt(&builders::object_name("ccccccccc2")).await.unwrap().is_none());
+    assert!(
+        cms.get_opt(&builders::object_name("ccccccccc1"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        cms.get_opt(&builders::object_name("ccccccccc2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -7,7 +7,7 @@ use crate::{
     error::{CliError, CliResult},
 };
 
-pub async fn run(args: UpArgs) -> CliResult {
+pub async fn run(args: Box<UpArgs>) -> CliResult {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GOFAST_LOG")

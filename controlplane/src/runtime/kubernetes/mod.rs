@@ -18,7 +18,9 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource,
-    api::{DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PropagationPolicy},
+    api::{
+        DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PropagationPolicy,
+    },
 };
 use serde::Serialize;
 use tracing::warn;
@@ -51,14 +53,20 @@ impl KubeRuntime {
     /// Connects with KUBECONFIG or the in-cluster service account.
     pub async fn connect(settings: KubeSettings) -> Result<Self, RuntimeError> {
         let client = Client::try_default().await.map_err(unavailable)?;
-        ensure_namespace(&client, &settings.namespace).await.map_err(unavailable)?;
+        ensure_namespace(&client, &settings.namespace)
+            .await
+            .map_err(unavailable)?;
         Ok(Self::new(client, settings))
     }
 
     pub fn new(client: Client, settings: KubeSettings) -> Self {
         let identity = format!("{}-{}", hostname(), crate::ids::new_id(6));
         let lease = LeaseLock::new(client.clone(), &settings.namespace, identity);
-        Self { client, settings, lease }
+        Self {
+            client,
+            settings,
+            lease,
+        }
     }
 
     fn api<K>(&self) -> Api<K>
@@ -77,46 +85,86 @@ impl KubeRuntime {
         K: Resource + Serialize + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
     {
         let name = obj.meta().name.clone().unwrap_or_default();
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
     }
 
     /// Server-side applies every object, the root first so the others can
     /// name it as their owner. Fields we no longer set disappear.
     async fn apply_all(&self, mut objects: AppObjects) -> Result<(), kube::Error> {
-        let root = self.apply(&self.api::<ConfigMap>(), &objects.config_map).await?;
-        builders::set_owner(&mut objects, root.metadata.uid.as_deref().unwrap_or_default());
+        let root = self
+            .apply(&self.api::<ConfigMap>(), &objects.config_map)
+            .await?;
+        builders::set_owner(
+            &mut objects,
+            root.metadata.uid.as_deref().unwrap_or_default(),
+        );
         self.apply(&self.api::<Service>(), &objects.service).await?;
-        self.apply(&self.api::<NetworkPolicy>(), &objects.network_policy).await?;
-        self.apply(&self.dynamic(&middleware_resource()), &objects.middleware).await?;
-        self.apply(&self.dynamic(&ingress_route_resource()), &objects.ingress_route).await?;
-        self.apply(&self.api::<Deployment>(), &objects.deployment).await?;
+        self.apply(&self.api::<NetworkPolicy>(), &objects.network_policy)
+            .await?;
+        self.apply(&self.dynamic(&middleware_resource()), &objects.middleware)
+            .await?;
+        self.apply(
+            &self.dynamic(&ingress_route_resource()),
+            &objects.ingress_route,
+        )
+        .await?;
+        self.apply(&self.api::<Deployment>(), &objects.deployment)
+            .await?;
         Ok(())
     }
 
     async fn app_pods(&self, app_id: &str) -> Result<Vec<Pod>, kube::Error> {
-        let pods = self.api::<Pod>().list(&ListParams::default().labels(&app_selector_pods(app_id))).await?;
+        let pods = self
+            .api::<Pod>()
+            .list(&ListParams::default().labels(&app_selector_pods(app_id)))
+            .await?;
         Ok(pods.items)
     }
 
     /// The last lines of a crashed container's previous run.
     async fn crash_logs(&self, pod: &str) -> String {
-        let params = LogParams { previous: true, tail_lines: Some(CRASH_LOG_LINES), ..Default::default() };
+        let params = LogParams {
+            previous: true,
+            tail_lines: Some(CRASH_LOG_LINES),
+            ..Default::default()
+        };
         match self.api::<Pod>().logs(pod, &params).await {
             Ok(text) => text,
             Err(_) => {
-                let params = LogParams { tail_lines: Some(CRASH_LOG_LINES), ..Default::default() };
-                self.api::<Pod>().logs(pod, &params).await.unwrap_or_default()
+                let params = LogParams {
+                    tail_lines: Some(CRASH_LOG_LINES),
+                    ..Default::default()
+                };
+                self.api::<Pod>()
+                    .logs(pod, &params)
+                    .await
+                    .unwrap_or_default()
             }
         }
     }
 
-    async fn follow_rollout(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure> {
+    async fn follow_rollout(
+        &self,
+        target: &Target,
+        progress: &dyn Progress,
+    ) -> Result<(), DeployFailure> {
         let name = object_name(&target.app_id);
         let deployments = self.api::<Deployment>();
         let mut last_stage = Stage::Applying;
         loop {
-            let deployment = deployments.get(&name).await.map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
-            let pods = self.app_pods(&target.app_id).await.map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
+            let deployment = deployments
+                .get(&name)
+                .await
+                .map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
+            let pods = self
+                .app_pods(&target.app_id)
+                .await
+                .map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
             match assess(&deployment, &pods, target.revision, &self.settings.memory) {
                 Verdict::Ready => return Ok(()),
                 Verdict::Failed { reason, pod } => {
@@ -124,13 +172,18 @@ impl KubeRuntime {
                         Some(pod) => self.crash_logs(&pod).await,
                         None => String::new(),
                     };
-                    return Err(DeployFailure { reason, output_tail });
+                    return Err(DeployFailure {
+                        reason,
+                        output_tail,
+                    });
                 }
                 Verdict::Progressing(stage, message) => {
                     if stage != last_stage {
                         // Report skipped stages too, so the stream stays in order.
                         for s in [Stage::Starting, Stage::HealthCheck] {
-                            if stage_index(s) > stage_index(last_stage) && stage_index(s) <= stage_index(stage) {
+                            if stage_index(s) > stage_index(last_stage)
+                                && stage_index(s) <= stage_index(stage)
+                            {
                                 progress.stage(s, if s == stage { &message } else { "" });
                             }
                         }
@@ -144,19 +197,52 @@ impl KubeRuntime {
 
     async fn delete_everything(&self, app_id: &str) -> Result<(), kube::Error> {
         let name = object_name(app_id);
-        let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..Default::default()
+        };
         let ignore_missing = |r: Result<(), kube::Error>| match r {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             other => other,
         };
         // The root first (its dependents follow through garbage collection),
         // then each object, so nothing depends on the collector alone.
-        ignore_missing(self.api::<ConfigMap>().delete(&name, &params).await.map(|_| ()))?;
-        ignore_missing(self.api::<Deployment>().delete(&name, &params).await.map(|_| ()))?;
-        ignore_missing(self.api::<Service>().delete(&name, &params).await.map(|_| ()))?;
-        ignore_missing(self.api::<NetworkPolicy>().delete(&name, &params).await.map(|_| ()))?;
-        ignore_missing(self.dynamic(&middleware_resource()).delete(&name, &params).await.map(|_| ()))?;
-        ignore_missing(self.dynamic(&ingress_route_resource()).delete(&name, &params).await.map(|_| ()))?;
+        ignore_missing(
+            self.api::<ConfigMap>()
+                .delete(&name, &params)
+                .await
+                .map(|_| ()),
+        )?;
+        ignore_missing(
+            self.api::<Deployment>()
+                .delete(&name, &params)
+                .await
+                .map(|_| ()),
+        )?;
+        ignore_missing(
+            self.api::<Service>()
+                .delete(&name, &params)
+                .await
+                .map(|_| ()),
+        )?;
+        ignore_missing(
+            self.api::<NetworkPolicy>()
+                .delete(&name, &params)
+                .await
+                .map(|_| ()),
+        )?;
+        ignore_missing(
+            self.dynamic(&middleware_resource())
+                .delete(&name, &params)
+                .await
+                .map(|_| ()),
+        )?;
+        ignore_missing(
+            self.dynamic(&ingress_route_resource())
+                .delete(&name, &params)
+                .await
+                .map(|_| ()),
+        )?;
         Ok(())
     }
 }
@@ -170,7 +256,10 @@ async fn ensure_namespace(client: &Client, name: &str) -> Result<(), kube::Error
         return Ok(());
     }
     let ns = Namespace {
-        metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     match api.create(&kube::api::PostParams::default(), &ns).await {
@@ -200,11 +289,14 @@ fn hostname() -> String {
 #[async_trait]
 impl Runtime for KubeRuntime {
     async fn deploy(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure> {
-        progress.stage(Stage::Applying, &format!("applying the objects of revision {}", target.revision));
+        progress.stage(
+            Stage::Applying,
+            &format!("applying the objects of revision {}", target.revision),
+        );
         let objects = builders::build(target, &self.settings);
-        self.apply_all(objects)
-            .await
-            .map_err(|e| DeployFailure::new(format!("the cluster refused the app's objects: {e}")))?;
+        self.apply_all(objects).await.map_err(|e| {
+            DeployFailure::new(format!("the cluster refused the app's objects: {e}"))
+        })?;
         let limit = Duration::from_secs(self.settings.start_timeout_seconds.max(1) as u64 + 60);
         match tokio::time::timeout(limit, self.follow_rollout(target, progress)).await {
             Ok(result) => result,
@@ -217,20 +309,56 @@ impl Runtime for KubeRuntime {
 
     async fn is_running(&self, app_id: &str, revision: u32) -> bool {
         let name = object_name(app_id);
-        let Ok(Some(d)) = self.api::<Deployment>().get_opt(&name).await else { return false };
-        let rev = d.meta().annotations.as_ref().and_then(|a| a.get(builders::REVISION_ANNOTATION));
-        let available = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) > 0;
+        let Ok(Some(d)) = self.api::<Deployment>().get_opt(&name).await else {
+            return false;
+        };
+        let rev = d
+            .meta()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(builders::REVISION_ANNOTATION));
+        let available = d
+            .status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0)
+            > 0;
         if rev.map(String::as_str) != Some(revision.to_string().as_str()) || !available {
             return false;
         }
         // Objects deleted behind our back make the app "not running", so the
         // reconciler applies them again.
         let exists = [
-            self.api::<ConfigMap>().get_opt(&name).await.ok().flatten().is_some(),
-            self.api::<Service>().get_opt(&name).await.ok().flatten().is_some(),
-            self.api::<NetworkPolicy>().get_opt(&name).await.ok().flatten().is_some(),
-            self.dynamic(&middleware_resource()).get_opt(&name).await.ok().flatten().is_some(),
-            self.dynamic(&ingress_route_resource()).get_opt(&name).await.ok().flatten().is_some(),
+            self.api::<ConfigMap>()
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            self.api::<Service>()
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            self.api::<NetworkPolicy>()
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            self.dynamic(&middleware_resource())
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            self.dynamic(&ingress_route_resource())
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
         ];
         exists.iter().all(|e| *e)
     }
@@ -242,13 +370,25 @@ impl Runtime for KubeRuntime {
     async fn logs(&self, app_id: &str, tail: usize, follow: bool) -> LogStream {
         let pods = self.app_pods(app_id).await.unwrap_or_default();
         // The newest pod speaks for the app.
-        let Some(pod) = pods.iter().max_by_key(|p| p.metadata.creation_timestamp.clone()).and_then(|p| p.metadata.name.clone())
+        let Some(pod) = pods
+            .iter()
+            .max_by_key(|p| p.metadata.creation_timestamp.clone())
+            .and_then(|p| p.metadata.name.clone())
         else {
             return Box::pin(futures::stream::empty());
         };
-        let params = LogParams { follow, tail_lines: Some(tail as i64), ..Default::default() };
+        let params = LogParams {
+            follow,
+            tail_lines: Some(tail as i64),
+            ..Default::default()
+        };
         match self.api::<Pod>().log_stream(&pod, &params).await {
-            Ok(reader) => Box::pin(reader.lines().into_stream().filter_map(|l| async move { l.ok() })),
+            Ok(reader) => Box::pin(
+                reader
+                    .lines()
+                    .into_stream()
+                    .filter_map(|l| async move { l.ok() }),
+            ),
             Err(e) => Box::pin(futures::stream::iter([format!("(logs unavailable: {e})")])),
         }
     }
@@ -259,7 +399,13 @@ impl Runtime for KubeRuntime {
             Ok(list) => list
                 .items
                 .iter()
-                .filter(|d| d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) > 0)
+                .filter(|d| {
+                    d.status
+                        .as_ref()
+                        .and_then(|s| s.available_replicas)
+                        .unwrap_or(0)
+                        > 0
+                })
                 .count(),
             Err(_) => 0,
         }
@@ -271,13 +417,20 @@ impl Runtime for KubeRuntime {
 
     async fn prune(&self, keep: &HashSet<String>) {
         let lp = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
-        let Ok(maps) = self.api::<ConfigMap>().list(&lp).await else { return };
+        let Ok(maps) = self.api::<ConfigMap>().list(&lp).await else {
+            return;
+        };
         for cm in maps.items {
-            let app = cm.metadata.labels.as_ref().and_then(|l| l.get(builders::APP_LABEL)).cloned();
-            if let Some(app) = app.filter(|a| !keep.contains(a)) {
-                if let Err(e) = self.delete_everything(&app).await {
-                    warn!(app_id = %app, error = %e, "could not remove the objects of a deleted app");
-                }
+            let app = cm
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(builders::APP_LABEL))
+                .cloned();
+            if let Some(app) = app.filter(|a| !keep.contains(a))
+                && let Err(e) = self.delete_everything(&app).await
+            {
+                warn!(app_id = %app, error = %e, "could not remove the objects of a deleted app");
             }
         }
     }
