@@ -9,7 +9,11 @@ pub struct KubeConfig {
     pub kube_namespace: String,
 
     /// Container image of the Python runner (built from runner/Dockerfile).
-    #[arg(long, env = "GOFAST_RUNNER_IMAGE", default_value = "gofast-runner:latest")]
+    #[arg(
+        long,
+        env = "GOFAST_RUNNER_IMAGE",
+        default_value = "gofast-runner:latest"
+    )]
     pub runner_image: String,
 
     /// Public host that IngressRoutes match [default: any host].

@@ -154,7 +154,10 @@ pub async fn follow(client: &mut Client, out: Output, app: &pb::App, revision: u
 fn check_locally(files: &[(String, String)]) -> CliResult {
     let sources: Vec<gofast_validate::SourceFile<'_>> = files
         .iter()
-        .map(|(name, content)| gofast_validate::SourceFile { name, content: content.as_bytes() })
+        .map(|(name, content)| gofast_validate::SourceFile {
+            name,
+            content: content.as_bytes(),
+        })
         .collect();
     let diagnostics = gofast_validate::validate(&sources);
     if gofast_validate::is_deployable(&diagnostics) {

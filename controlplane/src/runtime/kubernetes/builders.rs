@@ -9,8 +9,8 @@ use k8s_openapi::{
         core::v1::{
             Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort,
             EmptyDirVolumeSource, EnvVar, HTTPGetAction, PodSecurityContext, PodSpec,
-            PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
-            Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+            PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
+            ServicePort, ServiceSpec, Volume, VolumeMount,
         },
         networking::v1::{
             IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule,
@@ -38,8 +38,13 @@ pub const REVISION_ANNOTATION: &str = "gofast.dev/revision";
 /// The port the runner listens on inside the pod.
 pub const RUNNER_PORT: i32 = 8000;
 /// Address ranges inside a cluster that apps must not reach.
-const PRIVATE_RANGES: [&str; 5] =
-    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"];
+const PRIVATE_RANGES: [&str; 5] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+];
 
 /// Settings of the cluster shape that shape every app's objects.
 #[derive(Debug, Clone)]
@@ -74,11 +79,19 @@ pub fn object_name(app_id: &str) -> String {
 }
 
 pub fn middleware_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("traefik.io", "v1alpha1", "Middleware"))
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "traefik.io",
+        "v1alpha1",
+        "Middleware",
+    ))
 }
 
 pub fn ingress_route_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("traefik.io", "v1alpha1", "IngressRoute"))
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "traefik.io",
+        "v1alpha1",
+        "IngressRoute",
+    ))
 }
 
 /// The label selector of everything gofast made for one app.
@@ -103,7 +116,10 @@ fn meta(t: &Target, s: &KubeSettings) -> ObjectMeta {
         name: Some(object_name(&t.app_id)),
         namespace: Some(s.namespace.clone()),
         labels: Some(labels(t)),
-        annotations: Some(BTreeMap::from([(REVISION_ANNOTATION.to_string(), t.revision.to_string())])),
+        annotations: Some(BTreeMap::from([(
+            REVISION_ANNOTATION.to_string(),
+            t.revision.to_string(),
+        )])),
         ..Default::default()
     }
 }
@@ -143,7 +159,12 @@ pub fn set_owner(objects: &mut AppObjects, root_uid: &str) {
 fn config_map(t: &Target, s: &KubeSettings) -> ConfigMap {
     ConfigMap {
         metadata: meta(t, s),
-        data: Some(t.files.iter().map(|f| (f.name.clone(), f.content.clone())).collect()),
+        data: Some(
+            t.files
+                .iter()
+                .map(|f| (f.name.clone(), f.content.clone()))
+                .collect(),
+        ),
         ..Default::default()
     }
 }
@@ -163,7 +184,11 @@ fn http_probe(period: i32, failures: i32) -> Probe {
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), ..Default::default() }
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
 }
 
 fn deployment(t: &Target, s: &KubeSettings) -> Deployment {
@@ -198,26 +223,46 @@ fn deployment(t: &Target, s: &KubeSettings) -> Deployment {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         volume_mounts: Some(vec![
-            VolumeMount { name: "app".into(), mount_path: "/app".into(), read_only: Some(true), ..Default::default() },
-            VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() },
+            VolumeMount {
+                name: "app".into(),
+                mount_path: "/app".into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..Default::default()
+            },
         ]),
         ..Default::default()
     };
-    let mut template_meta = ObjectMeta { labels: Some(pod_labels(t)), ..Default::default() };
+    let mut template_meta = ObjectMeta {
+        labels: Some(pod_labels(t)),
+        ..Default::default()
+    };
     // A new revision changes the template, which rolls the pods.
-    template_meta.annotations =
-        Some(BTreeMap::from([(REVISION_ANNOTATION.to_string(), t.revision.to_string())]));
+    template_meta.annotations = Some(BTreeMap::from([(
+        REVISION_ANNOTATION.to_string(),
+        t.revision.to_string(),
+    )]));
     Deployment {
         metadata: meta(t, s),
         spec: Some(DeploymentSpec {
             replicas: Some(1),
             revision_history_limit: Some(2),
             progress_deadline_seconds: Some(s.start_timeout_seconds.max(1) + 30),
-            selector: LabelSelector { match_labels: Some(pod_labels(t)), ..Default::default() },
+            selector: LabelSelector {
+                match_labels: Some(pod_labels(t)),
+                ..Default::default()
+            },
             strategy: Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".into()),
                 rolling_update: Some(RollingUpdateDeployment {
@@ -313,7 +358,10 @@ fn network_policy(t: &Target, s: &KubeSettings) -> NetworkPolicy {
         to: Some(vec![NetworkPolicyPeer {
             namespace_selector: Some(LabelSelector::default()),
             pod_selector: Some(LabelSelector {
-                match_labels: Some(BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())])),
+                match_labels: Some(BTreeMap::from([(
+                    "k8s-app".to_string(),
+                    "kube-dns".to_string(),
+                )])),
                 ..Default::default()
             }),
             ..Default::default()
@@ -333,7 +381,10 @@ fn network_policy(t: &Target, s: &KubeSettings) -> NetworkPolicy {
     NetworkPolicy {
         metadata: meta(t, s),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector { match_labels: Some(pod_labels(t)), ..Default::default() }),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(pod_labels(t)),
+                ..Default::default()
+            }),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
                 from: Some(vec![from_traefik]),
@@ -344,7 +395,12 @@ fn network_policy(t: &Target, s: &KubeSettings) -> NetworkPolicy {
     }
 }
 
-fn dynamic(t: &Target, s: &KubeSettings, resource: &ApiResource, spec: serde_json::Value) -> DynamicObject {
+fn dynamic(
+    t: &Target,
+    s: &KubeSettings,
+    resource: &ApiResource,
+    spec: serde_json::Value,
+) -> DynamicObject {
     let mut obj = DynamicObject::new(&object_name(&t.app_id), resource).within(&s.namespace);
     obj.metadata = meta(t, s);
     obj.data = json!({ "spec": spec });
@@ -352,7 +408,12 @@ fn dynamic(t: &Target, s: &KubeSettings, resource: &ApiResource, spec: serde_jso
 }
 
 fn middleware(t: &Target, s: &KubeSettings) -> DynamicObject {
-    dynamic(t, s, &middleware_resource(), json!({ "stripPrefix": { "prefixes": [t.root_path] } }))
+    dynamic(
+        t,
+        s,
+        &middleware_resource(),
+        json!({ "stripPrefix": { "prefixes": [t.root_path] } }),
+    )
 }
 
 fn ingress_route(t: &Target, s: &KubeSettings) -> DynamicObject {
@@ -389,8 +450,14 @@ mod tests {
             user_id: "u1v2w3x4y5".into(),
             revision: 3,
             files: vec![
-                AppFile { name: "main.py".into(), content: "app = 1".into() },
-                AppFile { name: "util.py".into(), content: "x = 2".into() },
+                AppFile {
+                    name: "main.py".into(),
+                    content: "app = 1".into(),
+                },
+                AppFile {
+                    name: "util.py".into(),
+                    content: "x = 2".into(),
+                },
             ],
             root_path: "/user/u1v2w3x4y5/app/a1b2c3d4e5".into(),
         }
@@ -452,37 +519,59 @@ mod tests {
         let sc = c.security_context.as_ref().unwrap();
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
-        assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_string()][..]));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
         let limits = c.resources.as_ref().unwrap().limits.as_ref().unwrap();
         assert_eq!(limits["cpu"].0, "250m");
         assert_eq!(limits["memory"].0, "128Mi");
         let mounts = c.volume_mounts.as_ref().unwrap();
-        assert!(mounts.iter().any(|m| m.mount_path == "/app" && m.read_only == Some(true)));
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.mount_path == "/app" && m.read_only == Some(true))
+        );
         assert!(mounts.iter().any(|m| m.mount_path == "/tmp"));
         for probe in [&c.startup_probe, &c.readiness_probe, &c.liveness_probe] {
             let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
             assert_eq!(get.path.as_deref(), Some("/health"));
         }
-        let env: BTreeMap<_, _> =
-            c.env.as_ref().unwrap().iter().map(|e| (e.name.as_str(), e.value.clone().unwrap())).collect();
+        let env: BTreeMap<_, _> = c
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.clone().unwrap()))
+            .collect();
         assert_eq!(env["GOFAST_ROOT_PATH"], "/user/u1v2w3x4y5/app/a1b2c3d4e5");
         assert_eq!(env["GOFAST_APP_DIR"], "/app");
     }
 
     #[test]
     fn a_new_revision_changes_the_pod_template() {
-        let a = build(&target(), &settings()).deployment.spec.unwrap().template;
+        let a = build(&target(), &settings())
+            .deployment
+            .spec
+            .unwrap()
+            .template;
         let mut t = target();
         t.revision = 4;
         let b = build(&t, &settings()).deployment.spec.unwrap().template;
         assert_ne!(a, b);
-        assert_eq!(b.metadata.unwrap().annotations.unwrap()[REVISION_ANNOTATION], "4");
+        assert_eq!(
+            b.metadata.unwrap().annotations.unwrap()[REVISION_ANNOTATION],
+            "4"
+        );
     }
 
     #[test]
     fn traefik_routes_the_prefix_and_strips_it() {
         let o = build(&target(), &settings());
-        assert_eq!(o.middleware.types.as_ref().unwrap().api_version, "traefik.io/v1alpha1");
+        assert_eq!(
+            o.middleware.types.as_ref().unwrap().api_version,
+            "traefik.io/v1alpha1"
+        );
         assert_eq!(
             o.middleware.data["spec"]["stripPrefix"]["prefixes"][0],
             "/user/u1v2w3x4y5/app/a1b2c3d4e5"
@@ -501,12 +590,24 @@ mod tests {
         let np = build(&target(), &settings()).network_policy.spec.unwrap();
         assert_eq!(np.policy_types.unwrap(), ["Ingress", "Egress"]);
         let from = &np.ingress.unwrap()[0].from.clone().unwrap()[0];
-        let ns = from.namespace_selector.as_ref().unwrap().match_labels.as_ref().unwrap();
+        let ns = from
+            .namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap();
         assert_eq!(ns["kubernetes.io/metadata.name"], "traefik");
         let egress = np.egress.unwrap();
         let block = egress[1].to.as_ref().unwrap()[0].ip_block.as_ref().unwrap();
         assert_eq!(block.cidr, "0.0.0.0/0");
-        assert!(block.except.as_ref().unwrap().contains(&"10.0.0.0/8".to_string()));
+        assert!(
+            block
+                .except
+                .as_ref()
+                .unwrap()
+                .contains(&"10.0.0.0/8".to_string())
+        );
     }
 
     #[test]
@@ -514,7 +615,10 @@ mod tests {
         let mut o = build(&target(), &settings());
         set_owner(&mut o, "uid-1");
         let owner = &o.deployment.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ConfigMap", "uid-1"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("ConfigMap", "uid-1")
+        );
         assert!(o.ingress_route.metadata.owner_references.is_some());
         assert!(o.config_map.metadata.owner_references.is_none());
     }

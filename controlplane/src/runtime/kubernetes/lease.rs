@@ -21,7 +21,10 @@ pub struct LeaseLock {
 
 impl LeaseLock {
     pub fn new(client: Client, namespace: &str, identity: String) -> Self {
-        Self { api: Api::namespaced(client, namespace), identity }
+        Self {
+            api: Api::namespaced(client, namespace),
+            identity,
+        }
     }
 
     /// Takes or renews the lease; true while we hold it. Conflicting writes
@@ -39,10 +42,16 @@ impl LeaseLock {
         match self.api.get_opt(LEASE_NAME).await {
             Ok(None) => {
                 let lease = Lease {
-                    metadata: ObjectMeta { name: Some(LEASE_NAME.into()), ..Default::default() },
+                    metadata: ObjectMeta {
+                        name: Some(LEASE_NAME.into()),
+                        ..Default::default()
+                    },
                     spec: Some(mine(0, None)),
                 };
-                self.api.create(&PostParams::default(), &lease).await.is_ok()
+                self.api
+                    .create(&PostParams::default(), &lease)
+                    .await
+                    .is_ok()
             }
             Ok(Some(mut lease)) => {
                 let spec = lease.spec.clone().unwrap_or_default();
@@ -60,7 +69,10 @@ impl LeaseLock {
                 let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!held_by_me);
                 let acquired = if held_by_me { spec.acquire_time } else { None };
                 lease.spec = Some(mine(transitions, acquired));
-                self.api.replace(LEASE_NAME, &PostParams::default(), &lease).await.is_ok()
+                self.api
+                    .replace(LEASE_NAME, &PostParams::default(), &lease)
+                    .await
+                    .is_ok()
             }
             Err(_) => false,
         }

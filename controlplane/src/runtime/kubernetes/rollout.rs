@@ -13,14 +13,27 @@ pub enum Verdict {
     Progressing(Stage, String),
     Ready,
     /// `pod` crashed: its previous container's logs explain why.
-    Failed { reason: String, pod: Option<String> },
+    Failed {
+        reason: String,
+        pod: Option<String>,
+    },
 }
 
 /// Waiting reasons that mean the image will not start without a change.
-const IMAGE_ERRORS: [&str; 4] = ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"];
+const IMAGE_ERRORS: [&str; 4] = [
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+];
 
 fn pod_revision(pod: &Pod) -> Option<u32> {
-    pod.metadata.annotations.as_ref()?.get(REVISION_ANNOTATION)?.parse().ok()
+    pod.metadata
+        .annotations
+        .as_ref()?
+        .get(REVISION_ANNOTATION)?
+        .parse()
+        .ok()
 }
 
 fn pod_ready(pod: &Pod) -> bool {
@@ -54,7 +67,10 @@ fn pod_failure(pod: &Pod, memory: &str) -> Option<String> {
             && t.exit_code != 0
             && c.restart_count >= 1
         {
-            return Some(format!("the app exited with code {} while starting", t.exit_code));
+            return Some(format!(
+                "the app exited with code {} while starting",
+                t.exit_code
+            ));
         }
     }
     None
@@ -63,35 +79,63 @@ fn pod_failure(pod: &Pod, memory: &str) -> Option<String> {
 pub fn assess(deployment: &Deployment, pods: &[Pod], revision: u32, memory: &str) -> Verdict {
     let generation = deployment.metadata.generation.unwrap_or(0);
     let Some(status) = deployment.status.as_ref() else {
-        return Verdict::Progressing(Stage::Applying, "waiting for the Deployment controller".into());
+        return Verdict::Progressing(
+            Stage::Applying,
+            "waiting for the Deployment controller".into(),
+        );
     };
     if status.observed_generation.unwrap_or(0) < generation {
-        return Verdict::Progressing(Stage::Applying, "waiting for the Deployment controller".into());
+        return Verdict::Progressing(
+            Stage::Applying,
+            "waiting for the Deployment controller".into(),
+        );
     }
-    let new_pods: Vec<&Pod> = pods.iter().filter(|p| pod_revision(p) == Some(revision)).collect();
+    let new_pods: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| pod_revision(p) == Some(revision))
+        .collect();
     for pod in &new_pods {
         if let Some(reason) = pod_failure(pod, memory) {
-            return Verdict::Failed { reason, pod: pod.metadata.name.clone() };
+            return Verdict::Failed {
+                reason,
+                pod: pod.metadata.name.clone(),
+            };
         }
     }
     let deadline_passed = status.conditions.as_ref().is_some_and(|cs| {
-        cs.iter().any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+        cs.iter().any(|c| {
+            c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        })
     });
     if deadline_passed {
-        return Verdict::Failed { reason: "the app did not become ready in time".into(), pod: None };
+        return Verdict::Failed {
+            reason: "the app did not become ready in time".into(),
+            pod: None,
+        };
     }
-    let wanted = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let wanted = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
     let updated = status.updated_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
-    if updated >= wanted && available >= wanted && total <= updated && new_pods.iter().any(|p| pod_ready(p)) {
+    if updated >= wanted
+        && available >= wanted
+        && total <= updated
+        && new_pods.iter().any(|p| pod_ready(p))
+    {
         return Verdict::Ready;
     }
     let running = new_pods.iter().any(|p| {
         p.status
             .as_ref()
             .and_then(|s| s.container_statuses.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some())))
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+            })
     });
     if running {
         Verdict::Progressing(Stage::HealthCheck, "waiting for /health to answer".into())
@@ -105,7 +149,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn deployment(generation: i64, observed: i64, updated: i32, available: i32, total: i32) -> Deployment {
+    fn deployment(
+        generation: i64,
+        observed: i64,
+        updated: i32,
+        available: i32,
+        total: i32,
+    ) -> Deployment {
         serde_json::from_value(json!({
             "metadata": {"name": "app-x", "generation": generation},
             "spec": {"replicas": 1, "selector": {}, "template": {}},
@@ -131,19 +181,43 @@ mod tests {
 
     #[test]
     fn waits_for_the_controller_to_observe_the_new_generation() {
-        let v = assess(&deployment(2, 1, 1, 1, 1), &[pod(1, ready_status())], 2, "128Mi");
-        assert!(matches!(v, Verdict::Progressing(Stage::Applying, _)), "{v:?}");
+        let v = assess(
+            &deployment(2, 1, 1, 1, 1),
+            &[pod(1, ready_status())],
+            2,
+            "128Mi",
+        );
+        assert!(
+            matches!(v, Verdict::Progressing(Stage::Applying, _)),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn the_old_revision_being_ready_is_not_ready() {
-        let v = assess(&deployment(2, 2, 1, 1, 2), &[pod(1, ready_status()), pod(2, json!({}))], 2, "128Mi");
-        assert!(matches!(v, Verdict::Progressing(Stage::Starting, _)), "{v:?}");
+        let v = assess(
+            &deployment(2, 2, 1, 1, 2),
+            &[pod(1, ready_status()), pod(2, json!({}))],
+            2,
+            "128Mi",
+        );
+        assert!(
+            matches!(v, Verdict::Progressing(Stage::Starting, _)),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn ready_when_the_new_pod_is_ready_and_old_ones_are_gone() {
-        assert_eq!(assess(&deployment(2, 2, 1, 1, 1), &[pod(2, ready_status())], 2, "128Mi"), Verdict::Ready);
+        assert_eq!(
+            assess(
+                &deployment(2, 2, 1, 1, 1),
+                &[pod(2, ready_status())],
+                2,
+                "128Mi"
+            ),
+            Verdict::Ready
+        );
     }
 
     #[test]
@@ -151,15 +225,30 @@ mod tests {
         let status = json!({"containerStatuses": [{"name": "app", "image": "r", "imageID": "", "ready": false,
                                                    "restartCount": 0, "state": {"running": {}}}]});
         let v = assess(&deployment(2, 2, 1, 0, 2), &[pod(2, status)], 2, "128Mi");
-        assert!(matches!(v, Verdict::Progressing(Stage::HealthCheck, _)), "{v:?}");
+        assert!(
+            matches!(v, Verdict::Progressing(Stage::HealthCheck, _)),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn crash_loops_oom_kills_and_bad_images_fail_with_a_reason() {
         let cases = [
-            (json!({"waiting": {"reason": "CrashLoopBackOff"}}), json!({}), "crashed while starting"),
-            (json!({"waiting": {"reason": "ImagePullBackOff"}}), json!({}), "cannot pull the runner image"),
-            (json!({"running": {}}), json!({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}), "exceeded memory limit (128Mi)"),
+            (
+                json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+                json!({}),
+                "crashed while starting",
+            ),
+            (
+                json!({"waiting": {"reason": "ImagePullBackOff"}}),
+                json!({}),
+                "cannot pull the runner image",
+            ),
+            (
+                json!({"running": {}}),
+                json!({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}),
+                "exceeded memory limit (128Mi)",
+            ),
         ];
         for (state, last, want) in cases {
             let status = json!({"containerStatuses": [{"name": "app", "image": "r", "imageID": "", "ready": false,
@@ -177,9 +266,15 @@ mod tests {
     #[test]
     fn a_passed_progress_deadline_fails() {
         let mut d = deployment(2, 2, 1, 0, 2);
-        d.status.as_mut().unwrap().conditions = Some(vec![serde_json::from_value(json!(
-            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
-        )).unwrap()]);
-        assert!(matches!(assess(&d, &[], 2, "128Mi"), Verdict::Failed { .. }));
+        d.status.as_mut().unwrap().conditions = Some(vec![
+            serde_json::from_value(json!(
+                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+            ))
+            .unwrap(),
+        ]);
+        assert!(matches!(
+            assess(&d, &[], 2, "128Mi"),
+            Verdict::Failed { .. }
+        ));
     }
 }
