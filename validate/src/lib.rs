@@ -13,6 +13,7 @@ use std::collections::HashMap;
 mod app_check;
 mod diagnostic;
 mod forbidden;
+mod fstring;
 mod imports;
 mod limits;
 mod modules;

@@ -8,14 +8,16 @@
 use std::collections::HashSet;
 
 use rustpython_parser::ast::{
-    Arguments, Comprehension, Constant, ExceptHandler, Expr, Mod, Pattern, Ranged, Stmt, TypeParam,
+    Arguments, Comprehension, Constant, ExceptHandler, Expr, Pattern, Ranged, Stmt, TypeParam,
 };
-use rustpython_parser::{Mode, parse};
 
 use crate::FileCtx;
 use crate::diagnostic::Diagnostic;
-use crate::imports::{self, Binding};
-use crate::{forbidden, modules, scan};
+use crate::forbidden;
+use crate::imports;
+
+mod annotations;
+mod module_refs;
 
 /// Checks every rule that needs the syntax tree of one file.
 pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
@@ -27,57 +29,6 @@ pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
         string_depth: 0,
     };
     walker.stmts(body);
-}
-
-/// Generic types whose subscripts are types, also outside annotations.
-const TYPING_GENERICS: &[&str] = &[
-    "Optional",
-    "Union",
-    "List",
-    "Dict",
-    "Set",
-    "FrozenSet",
-    "Tuple",
-    "Type",
-    "Sequence",
-    "Mapping",
-    "MutableMapping",
-    "MutableSequence",
-    "Iterable",
-    "Iterator",
-    "Callable",
-    "Awaitable",
-    "Coroutine",
-    "AsyncIterator",
-    "AsyncIterable",
-    "Generator",
-    "AsyncGenerator",
-    "ClassVar",
-    "Final",
-    "Annotated",
-    "Literal",
-    "Deque",
-    "DefaultDict",
-    "OrderedDict",
-    "Counter",
-    "ChainMap",
-    "Required",
-    "NotRequired",
-    "TypeGuard",
-    "list",
-    "dict",
-    "set",
-    "frozenset",
-    "tuple",
-    "type",
-];
-
-/// A module an expression refers to.
-enum ModuleRef {
-    /// An allowed module, by dotted path.
-    Allowed(String),
-    /// One of the app's own modules, by name.
-    Local(String),
 }
 
 struct Walker<'a, 'c> {
@@ -479,77 +430,6 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// Call arguments; the few that are types (forward references that
-    /// pydantic and typing evaluate) are checked as annotations.
-    fn call_arguments(&mut self, call: &rustpython_parser::ast::ExprCall) {
-        let callee = match call.func.as_ref() {
-            Expr::Name(n) => n.id.as_str(),
-            Expr::Attribute(a) => a.attr.as_str(),
-            _ => "",
-        };
-        self.with_annotation(false, |w| {
-            for (i, arg) in call.args.iter().enumerate() {
-                let is_type = match callee {
-                    "ForwardRef" | "TypeAdapter" => i == 0,
-                    "TypeVar" | "NewType" => i > 0,
-                    _ => false,
-                };
-                if is_type {
-                    w.annotation(Some(arg));
-                } else {
-                    w.expr(arg);
-                }
-            }
-            for keyword in &call.keywords {
-                let value = &keyword.value;
-                match (callee, keyword.arg.as_deref(), value) {
-                    ("TypeVar", Some("bound"), _) => w.annotation(Some(value)),
-                    // create_model(name, field=(type, default) or type)
-                    ("create_model", Some(_), Expr::Tuple(t)) => {
-                        if let Some((first, rest)) = t.elts.split_first() {
-                            w.annotation(Some(first));
-                            w.exprs(rest);
-                        }
-                    }
-                    ("create_model", Some(name), _) if !name.starts_with("__") => {
-                        w.annotation(Some(value))
-                    }
-                    _ => w.expr(value),
-                }
-            }
-        });
-    }
-
-    /// In annotations, `Literal[...]` holds values and `Annotated[T, ...]`
-    /// holds metadata after its first element: only types are forward refs.
-    /// Outside annotations, `Optional["Item"]` and the like still hold
-    /// forward references (type aliases are plain assignments).
-    fn subscript_slice(&mut self, value: &Expr, slice: &Expr) {
-        let name = match value {
-            Expr::Name(n) => n.id.as_str(),
-            Expr::Attribute(a) => a.attr.as_str(),
-            _ => "",
-        };
-        if !self.annotation {
-            if TYPING_GENERICS.contains(&name) {
-                self.with_annotation(true, |w| w.subscript_slice(value, slice));
-            } else {
-                self.expr(slice);
-            }
-            return;
-        }
-        match (name, slice) {
-            ("Literal", _) => self.with_annotation(false, |w| w.expr(slice)),
-            ("Annotated", Expr::Tuple(t)) => {
-                if let Some((first, rest)) = t.elts.split_first() {
-                    self.expr(first);
-                    self.with_annotation(false, |w| w.exprs(rest));
-                }
-            }
-            _ => self.expr(slice),
-        }
-    }
-
     fn constant(&mut self, value: &Constant, at: usize) {
         let Constant::Str(text) = value else {
             return;
@@ -557,128 +437,6 @@ impl Walker<'_, '_> {
         self.out.extend(forbidden::string(self.ctx, text, at));
         if self.annotation {
             self.annotation_string(text, at);
-        }
-    }
-
-    /// A string annotation is code that pydantic and FastAPI evaluate: parse
-    /// it and check it like the rest, reporting at the string.
-    fn annotation_string(&mut self, text: &str, at: usize) {
-        let text = text.trim();
-        if self.string_depth >= 2 || text.is_empty() || scan::scan(text).too_deep.is_some() {
-            return;
-        }
-        let Ok(Mod::Expression(parsed)) = parse(text, Mode::Expression, "<annotation>") else {
-            return;
-        };
-        let saved = self
-            .ctx
-            .anchor
-            .replace(Some(self.ctx.anchor.get().unwrap_or(at)));
-        self.string_depth += 1;
-        self.expr(&parsed.body);
-        self.string_depth -= 1;
-        self.ctx.anchor.set(saved);
-    }
-
-    /// The module an expression denotes, if it is one: an allowed module by
-    /// its dotted path (`json`, `urllib.parse`, `fastapi.responses`), or one
-    /// of the app's own modules.
-    fn module_path(&self, expr: &Expr) -> Option<ModuleRef> {
-        match expr {
-            Expr::Name(n) if !self.function_local(n.id.as_str()) => {
-                self.resolve(self.ctx.bindings.get(n.id.as_str())?, 0)
-            }
-            Expr::Attribute(a) => match self.module_path(&a.value)? {
-                ModuleRef::Allowed(parent) => {
-                    let path = format!("{parent}.{}", a.attr);
-                    modules::is_known_module(&path).then_some(ModuleRef::Allowed(path))
-                }
-                ModuleRef::Local(module) => self.member_of_local(&module, &a.attr, 0),
-            },
-            _ => None,
-        }
-    }
-
-    /// What a binding refers to, following the app's own modules (a chain of
-    /// re-exports is followed a few steps, never around a cycle forever).
-    fn resolve(&self, binding: &Binding, depth: u32) -> Option<ModuleRef> {
-        match binding {
-            Binding::Module(path) => Some(ModuleRef::Allowed(path.clone())),
-            Binding::Member(path) => {
-                modules::is_known_module(path).then(|| ModuleRef::Allowed(path.clone()))
-            }
-            Binding::LocalModule(module) => Some(ModuleRef::Local(module.clone())),
-            Binding::LocalMember(module, name) => self.member_of_local(module, name, depth),
-        }
-    }
-
-    /// `name` in the app's own `module`, if it is a module.
-    fn member_of_local(&self, module: &str, name: &str, depth: u32) -> Option<ModuleRef> {
-        if depth > 8 {
-            return None;
-        }
-        let binding = self.ctx.module_bindings.get(module)?.get(name)?;
-        self.resolve(binding, depth + 1)
-    }
-
-    /// `getattr(module, "name")` with a literal name is `module.name`.
-    fn getattr_on_module(&mut self, call: &rustpython_parser::ast::ExprCall) {
-        let Expr::Name(callee) = call.func.as_ref() else {
-            return;
-        };
-        let getter = matches!(
-            callee.id.as_str(),
-            "getattr" | "hasattr" | "setattr" | "delattr"
-        );
-        if !getter || self.function_local(callee.id.as_str()) {
-            return;
-        }
-        let (Some(target), Some(Expr::Constant(name))) = (call.args.first(), call.args.get(1))
-        else {
-            return;
-        };
-        let Constant::Str(name) = &name.value else {
-            return;
-        };
-        if forbidden::is_escape_attr(name) {
-            return; // reported as GF406
-        }
-        if let Some(ModuleRef::Allowed(module)) = self.module_path(target) {
-            let verdict = modules::member(&module, name);
-            let at = call.range.start().to_usize();
-            self.out.extend(imports::member_diagnostic(
-                self.ctx, &module, name, verdict, at,
-            ));
-        }
-    }
-
-    /// Rules for `value.attr`; `end` is where the attribute name ends.
-    fn attribute(&mut self, whole: &Expr, value: &Expr, attr: &str, end: usize) {
-        let at = end
-            .saturating_sub(attr.len())
-            .max(whole.range().start().to_usize());
-        if forbidden::is_escape_attr(attr) {
-            self.out
-                .push(forbidden::dunder_attribute(self.ctx, attr, at));
-            return;
-        }
-        if let Some(ModuleRef::Allowed(module)) = self.module_path(value) {
-            let verdict = modules::member(&module, attr);
-            self.out.extend(imports::member_diagnostic(
-                self.ctx, &module, attr, verdict, at,
-            ));
-            return;
-        }
-        if let Some(capability) = modules::refused_anywhere(attr) {
-            self.out.push(
-                self.ctx
-                    .error(
-                        capability.code(),
-                        at,
-                        format!("`.{attr}` {}.", capability.why()),
-                    )
-                    .hint(capability.hint()),
-            );
         }
     }
 }
