@@ -127,6 +127,15 @@ impl Translator<'_> {
         Diagnostic::error(code, self.name, self.at(offset), message)
     }
 
+    /// The text before `offset`, cut at a character boundary.
+    fn before(&self, offset: usize) -> &str {
+        let mut end = offset.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &self.text[..end]
+    }
+
     fn line_of(&self, offset: usize) -> u32 {
         self.at(offset).0
     }
@@ -239,7 +248,8 @@ impl Translator<'_> {
     }
 
     fn unterminated(&self, start: usize, triple: bool) -> Diagnostic {
-        let quote = self.text[start..]
+        let from = self.before(start).len();
+        let quote = self.text[from..]
             .chars()
             .find(|c| *c == '"' || *c == '\'')
             .unwrap_or('"');
@@ -277,7 +287,7 @@ impl Translator<'_> {
                 .hint("indent with spaces only, 4 per level"),
             L::UnrecognizedToken { tok } => {
                 // The lexer reports the offset after the character.
-                let before = &self.text[..offset.min(self.text.len())];
+                let before = self.before(offset);
                 let at = before.rfind(*tok).unwrap_or(offset);
                 self.invalid_character(*tok, at)
             }
@@ -314,10 +324,12 @@ impl Translator<'_> {
             L::UnicodeError => generic("This string has an invalid \\N{...} or \\u escape.".into()),
             L::OtherError(_) => {
                 // The offset is at the end of the bad token: find its start.
-                let before = &self.text[..offset.min(self.text.len())];
+                let before = self.before(offset);
                 let start = before
-                    .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                    .map_or(0, |i| i + 1);
+                    .char_indices()
+                    .rev()
+                    .find(|&(_, c)| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                    .map_or(0, |(i, c)| i + c.len_utf8());
                 let token = &before[start..];
                 if token.len() > 1
                     && token.starts_with('0')

@@ -154,8 +154,17 @@ fn soup() -> impl Strategy<Value = String> {
     })
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // 300 cases keep this to a few seconds in debug builds; set
+    // PROPTEST_CASES for a longer campaign.
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(content in prop::collection::vec(any::<u8>(), 0..2048)) {
@@ -288,4 +297,15 @@ fn deep_but_allowed_code_is_walked_without_overflow() {
     ));
     let diagnostics = run_within("main.py", source.as_bytes(), LARGE_BOUND);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
+}
+
+#[test]
+fn regressions_found_by_fuzzing() {
+    // An invalid token right after a multi-byte character (the error is
+    // reported at the token's end; finding its start must not split a char).
+    let found = "B\u{22}\u{a5}?\u{1aff5}>V'\u{12464},\u{cdd}\u{11903}\u{1f899}`:Q*-%\u{146}\u{f3e}:\u{468}\u{10ea9}\u{1d517}\u{1d53e}Gx\u{1abd}\u{1250}\u{a03}S\u{468}0\u{1d4ae}'T\u{23a}\u{1270}\u{107b7}\u{1266}\u{1ee27}\u{fe15}\u{1da86}_\u{1f0a4}&\u{1251}tP\u{1d53c}\u{bd0}\u{1cf94}:{\u{c18}/\u{10629}\u{1ee5f}\u{22}.\u{1772}\u{fffd}\u{1f0de}\u{195d}\u{fb3e}.\u{22}\u{ec}/\u{1aff7} \u{9b2}$\u{22}/q&\u{a5b}\u{1f574}\u{2047}$\u{a60c}9\u{468}\u{1a59}V%=\u{2dae}\u{fe65}\u{1fae2}/\u{df2}\u{fffd}\u{16115}\u{10102}p\u{fffc}\u{468}\u{468}\u{16d5a}\u{1eeba}";
+    let cases: &[&[u8]] = &[found.as_bytes()];
+    for content in cases {
+        run("main.py", content);
+    }
 }
