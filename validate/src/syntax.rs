@@ -509,6 +509,10 @@ impl Translator<'_> {
         let header_line = self.line_of(context.first_at.min(at));
         let line_text = self.index.line_text(self.line_of(at)).trim();
         let message = match block {
+            Some("async") => {
+                let what = line_text.split_whitespace().nth(1).unwrap_or("def");
+                format!("The `async {what}` line must end with a ':'.")
+            }
             Some(word) => format!("The `{word}` line must end with a ':'."),
             None => "A ':' is missing here.".to_string(),
         };

@@ -544,3 +544,10 @@ fn forward_references_outside_annotations() {
     // Dict keys are not types: a stock price's "open" is fine.
     assert!(check(&format!("{APP}row = {{'open': 1}}\nprice = row['open']\n")).is_empty());
 }
+
+#[test]
+fn missing_colon_after_async_def() {
+    let d = check(&format!("{APP}async def f()\n    return 1\n"));
+    assert_eq!(found(&d), [("GF105", 3, 14)]);
+    assert_eq!(d[0].message, "The `async def` line must end with a ':'.");
+}
