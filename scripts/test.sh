@@ -17,6 +17,13 @@ cargo fmt --all -- --check
 stage "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+stage "FerretDB for the MongoDB store's tests"
+trap 'scripts/ferretdb.sh stop' EXIT
+GOFAST_TEST_MONGODB_URI=$(scripts/ferretdb.sh start)
+export GOFAST_TEST_MONGODB_URI
+export GOFAST_TEST_FERRETDB_BIN="$PWD/.cache/bin/ferretdb"
+echo "FerretDB at $GOFAST_TEST_MONGODB_URI"
+
 stage "cargo test (unit and end-to-end)"
 cargo test --workspace
 

@@ -19,7 +19,8 @@ pub struct Config {
     #[arg(long, env = "GOFAST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// The store: a SQLite file path (relative paths are inside the data dir).
+    /// The store: a SQLite file path (relative paths are inside the data dir), or a
+    /// `mongodb://` URI (its path names the database, `gofast` by default).
     #[arg(long, env = "GOFAST_STORE", default_value = "gofast.db")]
     pub store: String,
 

@@ -26,7 +26,7 @@ use crate::{
         local::{LocalRuntime, LocalSettings, PythonSetup},
     },
     service::{Platform, PlatformSettings},
-    store::{SqliteStore, Store},
+    store::Store,
 };
 
 /// Per-app resources (Kubernetes quantities).
@@ -70,8 +70,7 @@ pub async fn run(
     std::fs::create_dir_all(&data_dir).map_err(dir_err)?;
     set_private(&data_dir).map_err(dir_err)?;
 
-    let store_path = data_dir.join(&config.store);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_path)?);
+    let store: Arc<dyn Store> = crate::store::open(&config.store, &data_dir).await?;
 
     let secret = match &config.jwt_secret {
         Some(s) => s.as_bytes().to_vec(),

@@ -1,9 +1,15 @@
 //! Where desired state lives. The service layer only sees the `Store` trait;
 //! each backend hides its connections and its locking.
 
+#[cfg(test)]
+mod conformance;
+mod mongo;
 mod sqlite;
 
+pub use mongo::{MongoStore, is_mongodb_uri};
 pub use sqlite::SqliteStore;
+
+use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -23,6 +29,18 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store that `--store` names: a `mongodb://` (or `mongodb+srv://`)
+/// URI selects MongoDB; anything else is a SQLite file, relative to `data_dir`.
+pub async fn open(store: &str, data_dir: &Path) -> StoreResult<Arc<dyn Store>> {
+    if is_mongodb_uri(store) {
+        let mongo = MongoStore::connect(store).await?;
+        mongo.spawn_sweeper();
+        Ok(Arc::new(mongo))
+    } else {
+        Ok(Arc::new(SqliteStore::open(&data_dir.join(store))?))
+    }
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -302,7 +302,8 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(internal)?;
-            let now = OffsetDateTime::now_utc();
+            // Whole milliseconds, as stored: what is returned is what is read later.
+            let now = from_millis(millis(OffsetDateTime::now_utc()));
             let rev = Revision {
                 app_id: app_id.clone(),
                 number: next,
