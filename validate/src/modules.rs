@@ -83,11 +83,7 @@ macro_rules! refused {
 /// Refused modules and module prefixes (a prefix refuses its submodules too).
 #[rustfmt::skip]
 const REFUSED: &[&[(&str, Refused)]] = &[
-    refused!(
-        Network,
-        NET,
-        NET_HINT,
-        [
+    refused!(Network, NET, NET_HINT, [
         "socket", "ssl", "select", "selectors", "socketserver", "asyncore", "asynchat", "ftplib",
         "poplib", "imaplib", "nntplib", "smtplib", "smtpd", "telnetlib", "xmlrpc", "webbrowser",
         "wsgiref", "urllib.request", "urllib.response", "urllib.error", "urllib.robotparser",
@@ -104,57 +100,39 @@ const REFUSED: &[&[(&str, Refused)]] = &[
         "`os` reads and changes the machine the app runs on (files, environment, processes), which the sandbox does not allow",
         "keep settings as constants in your code and data in dicts or lists",
         [
-        "os", "posix", "nt",
-    ]),
+            "os", "posix", "nt",
+        ]
+    ),
     refused!(
         System,
         "`sys` exposes the Python interpreter itself, which the sandbox does not allow",
         "print() and logging work for output; raise HTTPException to end a request with an error",
         [
-        "sys",
-    ]),
-    refused!(
-        System,
-        PROCS,
-        PROCS_HINT,
-        [
+            "sys",
+        ]
+    ),
+    refused!(System, PROCS, PROCS_HINT, [
         "subprocess", "pty", "multiprocessing", "concurrent", "threading", "_thread", "signal",
         "resource", "sched", "asyncio.subprocess", "asyncio.base_subprocess",
         "asyncio.unix_events", "asyncio.windows_events", "asyncio.windows_utils",
         "asyncio.base_events", "anyio", "trio", "uvloop", "sh", "pexpect", "plumbum",
     ]),
-    refused!(
-        System,
-        FILES,
-        FILES_HINT,
-        [
+    refused!(System, FILES, FILES_HINT, [
         "pathlib", "shutil", "glob", "io", "tempfile", "fileinput", "filecmp", "zipfile",
         "tarfile", "gzip", "bz2", "lzma", "shelve", "dbm", "sqlite3", "mmap", "fcntl",
         "logging.handlers", "logging.config", "json.tool", "fastapi.staticfiles",
         "starlette.staticfiles", "codecs", "aiofiles", "watchfiles", "multipart",
         "python_multipart",
     ]),
-    refused!(
-        System,
-        SETTINGS,
-        SETTINGS_HINT,
-        [
+    refused!(System, SETTINGS, SETTINGS_HINT, [
         "dotenv", "pydantic_settings", "starlette.config", "pydantic.env_settings",
         "pydantic.v1.env_settings",
     ]),
-    refused!(
-        System,
-        OSINFO,
-        "write the values you need as constants in your code",
-        [
+    refused!(System, OSINFO, "write the values you need as constants in your code", [
         "platform", "sysconfig", "site", "pwd", "grp", "getpass", "locale", "termios", "tty",
         "readline", "rlcompleter", "syslog", "errno", "stat",
     ]),
-    refused!(
-        System,
-        INTERP,
-        INTERP_HINT,
-        [
+    refused!(System, INTERP, INTERP_HINT, [
         "ctypes", "cffi", "importlib", "imp", "pkgutil", "runpy", "zipimport", "modulefinder",
         "builtins", "inspect", "gc", "code", "codeop", "dis", "marshal", "copyreg", "types",
         "traceback", "tracemalloc", "faulthandler", "pdb", "bdb", "trace", "cProfile", "profile",
@@ -166,13 +144,10 @@ const REFUSED: &[&[(&str, Refused)]] = &[
         "`pickle` can run code hidden in the data it loads, which the sandbox does not allow",
         "use json to turn data into text and back",
         [
-        "pickle", "pickletools", "cloudpickle", "dill",
-    ]),
-    refused!(
-        Server,
-        SERVER,
-        SERVER_HINT,
-        [
+            "pickle", "pickletools", "cloudpickle", "dill",
+        ]
+    ),
+    refused!(Server, SERVER, SERVER_HINT, [
         "uvicorn", "gunicorn", "hypercorn", "daphne", "granian", "waitress",
     ]),
     refused!(
@@ -180,29 +155,33 @@ const REFUSED: &[&[(&str, Refused)]] = &[
         OTHER_FRAMEWORK,
         "write the app with FastAPI: `from fastapi import FastAPI`",
         [
-        "flask", "django", "bottle", "tornado", "sanic", "quart", "litestar", "aiohttp_jinja2",
-    ]),
+            "flask", "django", "bottle", "tornado", "sanic", "quart", "litestar", "aiohttp_jinja2",
+        ]
+    ),
     refused!(
         Unavailable,
         "`typing_extensions` is not available",
         "use `typing` instead: Python 3.11 has Annotated, Literal, TypedDict, Self and more",
         [
-        "typing_extensions",
-    ]),
+            "typing_extensions",
+        ]
+    ),
     refused!(
         Unavailable,
         "templates need jinja2, which is not installed",
         "return HTML with `HTMLResponse` and an f-string",
         [
-        "fastapi.templating", "starlette.templating", "jinja2",
-    ]),
+            "fastapi.templating", "starlette.templating", "jinja2",
+        ]
+    ),
     refused!(
         Unavailable,
         "TestClient is for tests on your own computer; deployed apps do not need it",
         "remove the import from the deployed app",
         [
-        "fastapi.testclient", "starlette.testclient",
-    ]),
+            "fastapi.testclient", "starlette.testclient",
+        ]
+    ),
 ];
 
 /// Public submodules of the allowed third-party packages (pydantic 2,
