@@ -137,7 +137,12 @@ pub async fn run(
 
     let app = router(platform.clone())?;
     info!(%addr, data_dir = %data_dir.display(), "serving");
-    say(&format!("gofast is listening on {public_base}"));
+    match &config.public_url {
+        Some(_) => say(&format!(
+            "gofast is listening on http://{addr} (public URL {public_base})"
+        )),
+        None => say(&format!("gofast is listening on {public_base}")),
+    }
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -84,8 +84,13 @@ impl Platform {
             let line = rx
                 .recv_timeout(Duration::from_secs(120))
                 .expect("gofast up did not start");
-            if let Some(url) = line.strip_prefix("gofast is listening on ") {
-                break url.trim().to_string();
+            if let Some(rest) = line.strip_prefix("gofast is listening on ") {
+                // "URL" or "URL (public URL ...)": the first word is where to connect.
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
             }
         };
         Self {
