@@ -17,15 +17,25 @@ cargo fmt --all -- --check
 stage "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+cleanup() {
+  scripts/ferretdb.sh stop || true
+  scripts/kube-testenv.sh stop || true
+}
+trap cleanup EXIT
+
 stage "FerretDB for the MongoDB store's tests"
-trap 'scripts/ferretdb.sh stop' EXIT
 GOFAST_TEST_MONGODB_URI=$(scripts/ferretdb.sh start)
 export GOFAST_TEST_MONGODB_URI
 export GOFAST_TEST_FERRETDB_BIN="$PWD/.cache/bin/ferretdb"
 echo "FerretDB at $GOFAST_TEST_MONGODB_URI"
 
+stage "Kubernetes test control plane (etcd, kube-apiserver, controllers, kwok, Traefik CRDs)"
+scripts/kube-testenv.sh start
+eval "$(scripts/kube-testenv.sh env)"
+echo "KUBECONFIG=$KUBECONFIG"
+
 stage "cargo test (unit and end-to-end)"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 stage "runner tests (pytest)"
 .venv/bin/python -m pytest runner/tests -q

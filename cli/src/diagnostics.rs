@@ -102,6 +102,7 @@ pub fn render(problems: &[Problem], sources: &[(String, String)]) {
         });
         match located {
             Some(label) => d = d.with_labels(vec![label]),
+            None if p.file.is_empty() => {}
             None => d = d.with_notes(vec![format!("in {}", p.file)]),
         }
         if !p.hint.is_empty() {

@@ -256,7 +256,8 @@ async fn rejected_deploys_store_nothing() {
         text(&out.stderr)
     );
 
-    let out = ada.run(&["deploy", other.to_str().unwrap(), "--name", "Bad Name"]);
+    let good = write_app(tmp.path(), "good", &hello_main("hi"));
+    let out = ada.run(&["deploy", good.to_str().unwrap(), "--name", "Bad Name"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("not a valid app name"),

@@ -494,3 +494,41 @@ def test_example_multifile(start_runner):
     assert app.get("/").json() == {"languages": ["en", "fr", "es", "de"]}
     assert app.get("/greet/Ada?lang=fr").json() == {"greeting": "Bonjour, Ada!"}
     assert app.get("/greet/Ada?lang=xx").status == 422
+
+
+def test_form_and_file_uploads_work(tmp_path):
+    """FastAPI refuses Form/File routes without python-multipart: it is pinned."""
+    (tmp_path / "main.py").write_text(
+        "from fastapi import FastAPI, File, Form, UploadFile\n\n"
+        "app = FastAPI()\n\n\n"
+        "@app.post('/upload')\n"
+        "async def upload(file: UploadFile = File(...), note: str = Form('')):\n"
+        "    data = await file.read()\n"
+        "    return {'name': file.filename, 'size': len(data), 'note': note}\n"
+    )
+    import subprocess, socket, sys, time, os, httpx
+    from pathlib import Path
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    runner = Path(__file__).resolve().parent.parent / "gofast_runner.py"
+    env = {"PORT": str(port), "GOFAST_APP_DIR": str(tmp_path), "PATH": os.environ.get("PATH", "")}
+    proc = subprocess.Popen([sys.executable, "-I", str(runner)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        r = httpx.post(f"http://127.0.0.1:{port}/upload",
+                       files={"file": ("a.txt", b"hello")}, data={"note": "hi"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"name": "a.txt", "size": 5, "note": "hi"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
