@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 stage() { printf '\n==> %s\n' "$*"; }
 
+stage "System packages (bubblewrap)"
+scripts/deps.sh
+
 stage "Python virtualenv for the runner"
 scripts/venv.sh
 export GOFAST_TEST_VENV="$PWD/.venv"

@@ -56,6 +56,24 @@ pub struct Config {
     #[arg(long, env = "GOFAST_RECONCILE_SECONDS", default_value_t = 5)]
     pub reconcile_seconds: u64,
 
+    /// Memory each app may use, as a Kubernetes quantity (128Mi, 1Gi, 500M).
+    #[arg(long, env = "GOFAST_APP_MEMORY", default_value = "128Mi")]
+    pub app_memory: MemoryQuantity,
+
+    /// CPU share of each app, as a Kubernetes quantity (250m, 0.5, 1).
+    #[arg(long, env = "GOFAST_APP_CPU", default_value = "250m")]
+    pub app_cpu: CpuQuantity,
+
+    /// How local apps are confined: bubblewrap namespaces when they work here
+    /// (auto), always (bwrap: refuse to start without), or not at all (none).
+    #[arg(long, env = "GOFAST_SANDBOX", value_enum, default_value_t = SandboxMode::Auto)]
+    pub sandbox: SandboxMode,
+
+    /// Limit local apps with cgroups when a writable one exists (auto), or with
+    /// rlimits only (none).
+    #[arg(long, env = "GOFAST_CGROUPS", value_enum, default_value_t = CgroupMode::Auto)]
+    pub cgroups: CgroupMode,
+
     #[command(flatten)]
     pub kube: crate::config_kube::KubeConfig,
 }
@@ -66,6 +84,24 @@ pub enum RuntimeKind {
     Local,
     /// Kubernetes objects per app, routed by Traefik.
     Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxMode {
+    /// Bubblewrap when it works on this machine, otherwise none (said loudly).
+    Auto,
+    /// Bubblewrap or refuse to start.
+    Bwrap,
+    /// Plain processes: a scrubbed environment and limits only.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CgroupMode {
+    /// cgroup v2 or v1, per controller, where this process may create groups.
+    Auto,
+    /// rlimits only.
+    None,
 }
 
 impl Config {
@@ -92,5 +128,155 @@ fn default_data_dir() -> PathBuf {
     match std::env::var_os("HOME") {
         Some(home) => PathBuf::from(home).join(".local/share/gofast"),
         None => PathBuf::from(".gofast"),
+    }
+}
+
+/// A Kubernetes memory quantity: `128Mi`, `1Gi`, `500M`, `134217728`.
+/// Kept as written, so the Kubernetes runtime can pass it on unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryQuantity {
+    pub text: String,
+    pub bytes: u64,
+}
+
+impl std::str::FromStr for MemoryQuantity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+        let (num, suffix) = t.split_at(split);
+        let unit: u64 = match suffix {
+            "" => 1,
+            "k" => 1_000,
+            "M" => 1_000_000,
+            "G" => 1_000_000_000,
+            "T" => 1_000_000_000_000,
+            "Ki" => 1 << 10,
+            "Mi" => 1 << 20,
+            "Gi" => 1 << 30,
+            "Ti" => 1 << 40,
+            _ => {
+                return Err(format!(
+                    "{s:?} is not a memory quantity; write e.g. 128Mi or 1Gi"
+                ));
+            }
+        };
+        let n: f64 = num
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n > 0.0)
+            .ok_or_else(|| format!("{s:?} is not a memory quantity; write e.g. 128Mi or 1Gi"))?;
+        let bytes = (n * unit as f64) as u64;
+        // Below this the Python runner cannot even import FastAPI.
+        if bytes < 32 << 20 {
+            return Err(format!(
+                "{s:?} is too little memory for a Python app; use at least 32Mi"
+            ));
+        }
+        Ok(Self {
+            text: t.to_string(),
+            bytes,
+        })
+    }
+}
+
+impl MemoryQuantity {
+    /// For people: `128 MiB`, `1 GiB`, `500 MB`.
+    pub fn human(&self) -> String {
+        const UNITS: [(u64, &str); 4] = [
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1_000_000_000, "GB"),
+            (1_000_000, "MB"),
+        ];
+        if let Some((size, name)) = UNITS
+            .iter()
+            .find(|(size, _)| self.bytes.is_multiple_of(*size))
+        {
+            return format!("{} {name}", self.bytes / size);
+        }
+        format!("{:.1} MiB", self.bytes as f64 / (1 << 20) as f64)
+    }
+}
+
+impl std::fmt::Display for MemoryQuantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A Kubernetes CPU quantity: `250m`, `0.5`, `1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuQuantity {
+    pub text: String,
+    pub millis: u64,
+}
+
+impl std::str::FromStr for CpuQuantity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let bad = || format!("{s:?} is not a CPU quantity; write e.g. 250m or 0.5");
+        let millis = match t.strip_suffix('m') {
+            Some(m) => m.parse::<u64>().map_err(|_| bad())?,
+            None => {
+                let n: f64 = t.parse().map_err(|_| bad())?;
+                if !n.is_finite() {
+                    return Err(bad());
+                }
+                (n * 1000.0).round() as u64
+            }
+        };
+        if millis == 0 {
+            return Err(bad());
+        }
+        Ok(Self {
+            text: t.to_string(),
+            millis,
+        })
+    }
+}
+
+impl std::fmt::Display for CpuQuantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod quantity_tests {
+    use super::*;
+
+    #[test]
+    fn memory_quantities_parse_like_kubernetes() {
+        let m = |s: &str| s.parse::<MemoryQuantity>();
+        assert_eq!(m("128Mi").unwrap().bytes, 128 << 20);
+        assert_eq!(m("1Gi").unwrap().bytes, 1 << 30);
+        assert_eq!(m("500M").unwrap().bytes, 500_000_000);
+        assert_eq!(m("0.5Gi").unwrap().bytes, 512 << 20);
+        assert_eq!(m("134217728").unwrap().bytes, 128 << 20);
+        assert_eq!(m("128Mi").unwrap().to_string(), "128Mi");
+        assert!(m("128MB").is_err() && m("lots").is_err() && m("-1Gi").is_err());
+        assert!(m("1Mi").is_err(), "too small for Python");
+    }
+
+    #[test]
+    fn memory_reads_well() {
+        let h = |s: &str| s.parse::<MemoryQuantity>().unwrap().human();
+        assert_eq!(h("128Mi"), "128 MiB");
+        assert_eq!(h("1Gi"), "1 GiB");
+        assert_eq!(h("1536Mi"), "1536 MiB");
+        assert_eq!(h("500M"), "500 MB");
+        assert_eq!(h("100000001"), "95.4 MiB");
+        assert_eq!(h("1G"), "1 GB");
+    }
+
+    #[test]
+    fn cpu_quantities_parse_like_kubernetes() {
+        let c = |s: &str| s.parse::<CpuQuantity>().map(|q| q.millis);
+        assert_eq!(c("250m"), Ok(250));
+        assert_eq!(c("0.5"), Ok(500));
+        assert_eq!(c("2"), Ok(2000));
+        assert!(c("0").is_err() && c("fast").is_err() && c("1.5m").is_err());
     }
 }

@@ -23,15 +23,11 @@ use crate::{
     runtime::{
         Runtime,
         kubernetes::{KubeRuntime, KubeSettings},
-        local::{LocalRuntime, LocalSettings, PythonSetup},
+        local::{Isolation, Limits, LocalRuntime, LocalSettings, PythonSetup},
     },
     service::{Platform, PlatformSettings},
     store::Store,
 };
-
-/// Per-app resources (Kubernetes quantities).
-const APP_CPU: &str = "250m";
-const APP_MEMORY: &str = "128Mi";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -93,7 +89,13 @@ pub async fn run(
             };
             // Files of a previous run belong to processes that are gone.
             let _ = std::fs::remove_dir_all(&settings.apps_dir);
-            Arc::new(LocalRuntime::new(env, settings))
+            let limits = Limits::from_config(&config.app_memory, &config.app_cpu);
+            let isolation = Isolation::detect(config.sandbox, config.cgroups, limits, &env).await?;
+            // Once, at start: what protects apps here, and loudly what does not.
+            for line in isolation.report() {
+                say(&line);
+            }
+            Arc::new(LocalRuntime::new(env, settings, isolation))
         }
         RuntimeKind::Kubernetes => {
             let k = &config.kube;
@@ -103,8 +105,9 @@ pub async fn run(
                 ingress_host: k.ingress_host.clone(),
                 traefik_namespace: k.traefik_namespace.clone(),
                 entry_point: k.traefik_entrypoint.clone(),
-                cpu: APP_CPU.into(),
-                memory: APP_MEMORY.into(),
+                // The same settings as the local runtime's limits.
+                cpu: config.app_cpu.to_string(),
+                memory: config.app_memory.to_string(),
                 runtime_class: k.runtime_class.clone(),
                 start_timeout_seconds: config.start_timeout.min(3600) as i32,
             };

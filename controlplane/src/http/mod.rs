@@ -46,6 +46,7 @@ async fn healthz(State(s): State<HttpState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
         "running_apps": s.platform.runtime().running_apps().await,
+        "isolation": s.platform.runtime().isolation(),
     }))
 }
 

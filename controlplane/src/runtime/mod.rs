@@ -85,6 +85,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Removes what runs for apps that are no longer in the store.
     async fn prune(&self, _keep: &std::collections::HashSet<String>) {}
 
+    /// How apps are isolated and limited here, for `/healthz`.
+    fn isolation(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
     /// Stops everything this runtime started.
     async fn shutdown(&self);
 }

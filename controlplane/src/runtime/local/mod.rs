@@ -3,10 +3,16 @@
 //! the old one and takes the route only once it is healthy, so an update
 //! never drops a request and a broken revision never replaces a working one.
 
+mod cgroup;
+mod isolation;
+mod limits;
 mod output;
 mod process;
 mod python;
+mod sandbox;
 
+pub use isolation::Isolation;
+pub use limits::Limits;
 pub use python::{PythonEnv, PythonSetup};
 
 use std::{
@@ -55,6 +61,7 @@ struct Route {
 pub struct LocalRuntime {
     env: PythonEnv,
     settings: LocalSettings,
+    isolation: Isolation,
     serving: tokio::sync::Mutex<HashMap<AppId, AppProcess>>,
     /// Read by the gateway on every request, so a plain lock, held briefly.
     routes: RwLock<HashMap<AppId, Route>>,
@@ -63,10 +70,11 @@ pub struct LocalRuntime {
 }
 
 impl LocalRuntime {
-    pub fn new(env: PythonEnv, settings: LocalSettings) -> Self {
+    pub fn new(env: PythonEnv, settings: LocalSettings, isolation: Isolation) -> Self {
         Self {
             env,
             settings,
+            isolation,
             serving: Default::default(),
             routes: Default::default(),
             logs: Default::default(),
@@ -99,7 +107,11 @@ impl LocalRuntime {
             tokio::fs::write(dir.join(&f.name), &f.content)
                 .await
                 .map_err(fail)?;
+            readable(&dir.join(&f.name), 0o644).await.map_err(fail)?;
         }
+        // The app may run as a uid of its own: it must read its files
+        // whatever the umask. The 0700 data dir keeps everyone else out.
+        readable(&dir, 0o755).await.map_err(fail)?;
         Ok(dir)
     }
 
@@ -125,8 +137,13 @@ impl LocalRuntime {
         };
         tokio::select! {
             _ = poll => Ok(()),
-            status = proc.exited() => Err(DeployFailure {
-                reason: format!("the app {} while starting", describe_exit(status)),
+            exit = proc.exited() => Err(DeployFailure {
+                reason: if exit.out_of_memory {
+                    self.isolation.limits.memory_failure()
+                } else {
+                    let sandboxed = self.isolation.sandbox.is_some();
+                    format!("the app {} while starting", describe_exit(exit.status, sandboxed))
+                },
                 output_tail: tail(),
             }),
             _ = tokio::time::sleep(self.settings.start_timeout) => Err(DeployFailure {
@@ -138,6 +155,11 @@ impl LocalRuntime {
             }),
         }
     }
+}
+
+async fn readable(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await
 }
 
 /// A port that was free a moment ago.
@@ -160,18 +182,20 @@ impl Runtime for LocalRuntime {
             &format!("starting revision {}", target.revision),
         );
         let launch = Launch {
+            app_id: &target.app_id,
             python: &self.env.python,
             runner: &self.env.runner,
             app_dir: &dir,
             port,
             root_path: &target.root_path,
         };
-        let proc = AppProcess::spawn(launch, target.revision, log.clone()).map_err(|e| {
-            DeployFailure::new(format!(
-                "could not start {}: {e}",
-                self.env.python.display()
-            ))
-        })?;
+        let proc = AppProcess::spawn(launch, target.revision, log.clone(), &self.isolation)
+            .map_err(|e| {
+                DeployFailure::new(format!(
+                    "could not start {}: {e}",
+                    self.env.python.display()
+                ))
+            })?;
         progress.stage(Stage::HealthCheck, "waiting for /health to answer");
         if let Err(failure) = self.health_check(&proc, &log).await {
             proc.stop(self.settings.stop_grace).await;
@@ -202,7 +226,7 @@ impl Runtime for LocalRuntime {
             .lock()
             .await
             .get(app_id)
-            .is_some_and(|p| p.revision == revision && p.exit_status().is_none())
+            .is_some_and(|p| p.revision == revision && !p.has_exited())
     }
 
     async fn remove(&self, app_id: &str) -> Result<(), RuntimeError> {
@@ -238,7 +262,7 @@ impl Runtime for LocalRuntime {
             .lock()
             .await
             .values()
-            .filter(|p| p.exit_status().is_none())
+            .filter(|p| !p.has_exited())
             .count()
     }
 
@@ -257,5 +281,10 @@ impl Runtime for LocalRuntime {
         let procs: Vec<AppProcess> = self.serving.lock().await.drain().map(|(_, p)| p).collect();
         let grace = self.settings.stop_grace;
         futures::future::join_all(procs.into_iter().map(|p| p.stop(grace))).await;
+        self.isolation.cgroups.remove();
+    }
+
+    fn isolation(&self) -> serde_json::Value {
+        self.isolation.details()
     }
 }

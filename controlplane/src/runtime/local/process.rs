@@ -1,25 +1,36 @@
 //! One app process: the Python runner serving one revision on one loopback
-//! port, in its own process group so that stopping it stops its children too.
+//! port, in its own session (so stopping the group stops its children too),
+//! its own cgroups, with rlimits, and in a sandbox where the machine allows.
 
 use std::{
+    io,
     net::SocketAddr,
-    path::Path,
+    os::fd::{BorrowedFd, RawFd},
+    path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     sync::Arc,
     time::Duration,
 };
 
-use nix::{sys::signal::Signal, unistd::Pid};
+use nix::{
+    fcntl::{FcntlArg, FdFlag, fcntl},
+    sys::{
+        resource::Resource,
+        signal::{SigHandler, Signal, signal},
+    },
+    unistd::{Pid, setsid},
+};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, BufReader},
     process::Command,
     sync::watch,
 };
 
-use super::output::OutputLog;
+use super::{cgroup, isolation::Isolation, limits, output::OutputLog, sandbox};
 
 /// What the process needs to start.
 pub struct Launch<'a> {
+    pub app_id: &'a str,
     pub python: &'a Path,
     pub runner: &'a Path,
     pub app_dir: &'a Path,
@@ -27,15 +38,23 @@ pub struct Launch<'a> {
     pub root_path: &'a str,
 }
 
+/// How a process ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub status: Option<ExitStatus>,
+    /// Killed by the kernel at its memory limit, or out of memory under rlimits.
+    pub out_of_memory: bool,
+}
+
 pub struct AppProcess {
     pub revision: u32,
     pub addr: SocketAddr,
     pid: Pid,
-    /// `Some(status)` once the process has exited.
-    exited: watch::Receiver<Option<ExitStatus>>,
+    /// `Some` once the process has exited.
+    exited: watch::Receiver<Option<Exit>>,
     /// The output mark at start, so a failure shows only this process's lines.
     pub output_mark: u64,
-    pub dir: std::path::PathBuf,
+    pub dir: PathBuf,
     /// Set once `stop` has run; otherwise dropping the process kills it, so
     /// an abandoned start (a superseded deploy) leaves nothing behind.
     stopped: bool,
@@ -44,7 +63,7 @@ pub struct AppProcess {
 impl Drop for AppProcess {
     fn drop(&mut self) {
         if !self.stopped {
-            if self.exit_status().is_none() {
+            if !self.has_exited() {
                 let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
             }
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -53,45 +72,108 @@ impl Drop for AppProcess {
 }
 
 impl AppProcess {
-    pub fn spawn(launch: Launch<'_>, revision: u32, log: Arc<OutputLog>) -> std::io::Result<Self> {
-        let mut cmd = Command::new(launch.python);
-        cmd.arg("-I")
-            .arg(launch.runner)
-            .current_dir(launch.app_dir)
-            // A scrubbed environment: nothing of the platform's leaks in.
-            .env_clear()
+    pub fn spawn(
+        launch: Launch<'_>,
+        revision: u32,
+        log: Arc<OutputLog>,
+        iso: &Isolation,
+    ) -> io::Result<Self> {
+        let dir_name = launch
+            .app_dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let group = iso
+            .cgroups
+            .create(&format!("{}-{dir_name}", launch.app_id), &iso.limits)?;
+        let (mut cmd, keep_fds, app_fd, app_dir) = match &iso.sandbox {
+            Some(sb) => {
+                let p = sb.runner_command(launch.app_id, launch.app_dir)?;
+                (
+                    p.cmd,
+                    p.keep_fds,
+                    Some(p._app_fd),
+                    Path::new(sandbox::APP_DIR),
+                )
+            }
+            None => {
+                let mut cmd = Command::new(launch.python);
+                cmd.arg("-I").arg(launch.runner).current_dir(launch.app_dir);
+                (cmd, vec![], None, launch.app_dir)
+            }
+        };
+        // A scrubbed environment: nothing of the platform's leaks in.
+        cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("LANG", "C.UTF-8")
             .env("PORT", launch.port.to_string())
             .env("GOFAST_HOST", "127.0.0.1")
             .env("GOFAST_ROOT_PATH", launch.root_path)
-            .env("GOFAST_APP_DIR", launch.app_dir)
+            .env("GOFAST_APP_DIR", app_dir)
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
-        // the app if the control plane dies without stopping it.
+            .stderr(Stdio::piped());
+        let setup = ChildSetup {
+            procs: group.procs_fds(),
+            rlimits: iso.rlimits(),
+            keep_fds,
+            new_session: true,
+            // bwrap would die of SIGTERM and take the app down with SIGKILL;
+            // ignored, the runner (which handles it) stops gracefully instead.
+            ignore_term: iso.sandbox.is_some(),
+        };
+        // SAFETY: `run` makes system calls only, as required after fork.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
+            cmd.pre_exec(move || setup.run());
         }
         let output_mark = log.mark();
-        let mut child = cmd.spawn()?;
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                tokio::spawn(group.remove());
+                return Err(e);
+            }
+        };
+        drop(app_fd);
         let pid = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(pump(out, log.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(pump(err, log));
-        }
+        let pumps = (
+            child
+                .stdout
+                .take()
+                .map(|s| tokio::spawn(pump(s, log.clone()))),
+            child
+                .stderr
+                .take()
+                .map(|s| tokio::spawn(pump(s, log.clone()))),
+        );
+        let memory_by_rlimit = iso.memory_by_rlimit();
+        let failure = iso.limits.memory_failure();
         let (tx, exited) = watch::channel(None);
         tokio::spawn(async move {
             let status = child.wait().await.ok();
-            let _ = tx.send(status);
+            // Let the output drain, so a failure shows the app's last words.
+            let drained = async {
+                for p in [pumps.0, pumps.1].into_iter().flatten() {
+                    let _ = p.await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(500), drained).await;
+            let out_of_memory = group.oom_killed()
+                || (memory_by_rlimit
+                    && log
+                        .tail_since(output_mark, 40)
+                        .iter()
+                        .any(|l| l.starts_with("MemoryError")));
+            if out_of_memory {
+                log.push(format!("gofast: the app was stopped: it {failure}"));
+            }
+            group.remove().await;
+            let _ = tx.send(Some(Exit {
+                status,
+                out_of_memory,
+            }));
         });
         Ok(Self {
             revision,
@@ -104,21 +186,24 @@ impl AppProcess {
         })
     }
 
-    /// The exit status, once the process has exited.
-    pub fn exit_status(&self) -> Option<ExitStatus> {
-        *self.exited.borrow()
+    pub fn has_exited(&self) -> bool {
+        self.exited.borrow().is_some()
     }
 
     /// Waits until the process exits.
-    pub async fn exited(&self) -> Option<ExitStatus> {
+    pub async fn exited(&self) -> Exit {
         let mut rx = self.exited.clone();
-        rx.wait_for(|s| s.is_some()).await.ok().and_then(|s| *s)
+        let exit = rx.wait_for(|s| s.is_some()).await.ok().and_then(|s| *s);
+        exit.unwrap_or(Exit {
+            status: None,
+            out_of_memory: false,
+        })
     }
 
     /// SIGTERM to the group, then SIGKILL after `grace`; removes its files.
     pub async fn stop(mut self, grace: Duration) {
         self.stopped = true;
-        if self.exit_status().is_none() {
+        if !self.has_exited() {
             let _ = nix::sys::signal::killpg(self.pid, Signal::SIGTERM);
             if tokio::time::timeout(grace, self.exited()).await.is_err() {
                 let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
@@ -131,6 +216,42 @@ impl AppProcess {
     }
 }
 
+/// What the child does between fork and exec.
+#[derive(Debug, Default)]
+pub struct ChildSetup {
+    /// `cgroup.procs` fds of the app's groups.
+    pub procs: Vec<RawFd>,
+    pub rlimits: Vec<(Resource, u64)>,
+    /// fds to keep open across exec.
+    pub keep_fds: Vec<RawFd>,
+    pub new_session: bool,
+    pub ignore_term: bool,
+}
+
+impl ChildSetup {
+    /// Runs in the forked child: system calls only, no allocation.
+    pub fn run(&self) -> io::Result<()> {
+        if self.new_session {
+            // A session, not just a group: no controlling terminal to inject into.
+            setsid()?;
+        }
+        cgroup::join(&self.procs)?;
+        limits::apply(&self.rlimits)?;
+        for &fd in &self.keep_fds {
+            // SAFETY: the parent keeps these fds open until the child has exec'd.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
+        }
+        if self.ignore_term {
+            // SAFETY: SIG_IGN installs no handler code.
+            unsafe { signal(Signal::SIGTERM, SigHandler::SigIgn) }?;
+        }
+        // The kernel kills the app if the control plane dies without stopping it.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+        Ok(())
+    }
+}
+
 async fn pump(stream: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -138,15 +259,39 @@ async fn pump(stream: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
     }
 }
 
-/// Describes an exit status the way a person would.
-pub fn describe_exit(status: Option<ExitStatus>) -> String {
+/// Describes an exit status the way a person would. bwrap reports an app
+/// killed by signal N as exit code 128 + N.
+pub fn describe_exit(status: Option<ExitStatus>, sandboxed: bool) -> String {
     use std::os::unix::process::ExitStatusExt;
+    let killed = |n: i32| match Signal::try_from(n) {
+        Ok(sig) => format!("was killed by {sig}"),
+        Err(_) => "exited".to_string(),
+    };
     match status {
-        Some(s) if s.code().is_some() => format!("exited with code {}", s.code().unwrap_or(-1)),
-        Some(s) => match s.signal().and_then(|n| Signal::try_from(n).ok()) {
-            Some(sig) => format!("was killed by {sig}"),
-            None => "exited".to_string(),
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(c), _) if sandboxed && (129..=159).contains(&c) => killed(c - 128),
+            (Some(c), _) => format!("exited with code {c}"),
+            (None, Some(n)) => killed(n),
+            (None, None) => "exited".to_string(),
         },
         None => "exited".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn exits_read_like_what_happened_to_the_app() {
+        let code = |c: i32| Some(ExitStatus::from_raw(c << 8));
+        assert_eq!(describe_exit(code(1), true), "exited with code 1");
+        assert_eq!(describe_exit(code(137), true), "was killed by SIGKILL");
+        assert_eq!(describe_exit(code(137), false), "exited with code 137");
+        assert_eq!(
+            describe_exit(Some(ExitStatus::from_raw(9)), false),
+            "was killed by SIGKILL"
+        );
     }
 }

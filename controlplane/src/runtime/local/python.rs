@@ -40,6 +40,13 @@ impl PythonSetup<'_> {
         tokio::fs::write(&runner, RUNNER_PY)
             .await
             .map_err(io("write the runner"))?;
+        // Apps with a uid of their own read it through the sandbox.
+        for (path, mode) in [(&runner_dir, 0o755), (&runner, 0o644)] {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .await
+                .map_err(io("make the runner readable"))?;
+        }
 
         let venv = match self.venv {
             Some(v) => v.to_path_buf(),

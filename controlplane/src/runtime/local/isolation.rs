@@ -1,0 +1,203 @@
+//! Which protections apps get on this machine: detected once at start,
+//! reported by `gofast up` and in `/healthz`.
+
+use nix::sys::resource::Resource;
+use serde_json::{Value, json};
+
+use super::{
+    PythonEnv,
+    cgroup::{self, Cgroups, Controller},
+    limits::{Limits, MAX_FILE_SIZE, MAX_OPEN_FILES, MAX_TASKS},
+    sandbox::Sandbox,
+};
+use crate::{
+    config::{CgroupMode, SandboxMode},
+    runtime::RuntimeError,
+};
+
+pub struct Isolation {
+    pub sandbox: Option<Sandbox>,
+    /// Why there is no sandbox, when there is none.
+    pub no_sandbox: Option<String>,
+    pub cgroups: Cgroups,
+    /// Why controllers are missing, when some are.
+    pub cgroup_notes: Vec<String>,
+    pub limits: Limits,
+    pub root: bool,
+}
+
+impl Isolation {
+    pub async fn detect(
+        sandbox: SandboxMode,
+        cgroups: CgroupMode,
+        limits: Limits,
+        env: &PythonEnv,
+    ) -> Result<Self, RuntimeError> {
+        let (sandbox, no_sandbox) = match sandbox {
+            SandboxMode::None => (None, Some("turned off (--sandbox none)".to_string())),
+            mode => match Sandbox::detect(env).await {
+                Ok(s) => (Some(s), None),
+                Err(why) if mode == SandboxMode::Bwrap => {
+                    return Err(RuntimeError::Unavailable(format!(
+                        "--sandbox bwrap: {why}; install bubblewrap or use --sandbox auto"
+                    )));
+                }
+                Err(why) => (None, Some(why)),
+            },
+        };
+        let (cgroups, cgroup_notes) = match cgroups {
+            CgroupMode::None => (
+                Cgroups::default(),
+                vec!["turned off (--cgroups none)".into()],
+            ),
+            CgroupMode::Auto => {
+                let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+                let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+                Cgroups::setup(&cgroup::own_groups(&mountinfo, &own), &limits)
+            }
+        };
+        Ok(Self {
+            sandbox,
+            no_sandbox,
+            cgroups,
+            cgroup_notes,
+            limits,
+            root: nix::unistd::geteuid().is_root(),
+        })
+    }
+
+    pub fn per_app_uid(&self) -> bool {
+        self.sandbox.as_ref().is_some_and(|s| s.per_app_uid)
+    }
+
+    pub fn memory_by_rlimit(&self) -> bool {
+        self.cgroups.enforcing(Controller::Memory).is_none()
+    }
+
+    pub fn rlimits(&self) -> Vec<(Resource, u64)> {
+        self.limits
+            .rlimits(self.memory_by_rlimit(), self.per_app_uid())
+    }
+
+    fn enforcer(&self, c: Controller) -> &'static str {
+        match self.cgroups.enforcing(c) {
+            Some(v) => v.label(),
+            None if c == Controller::Memory => "rlimit (address space, approximate)",
+            None if c == Controller::Pids && self.per_app_uid() => "rlimit (per-app uid)",
+            None => "none",
+        }
+    }
+
+    /// What is not protected here, one sentence each.
+    pub fn missing(&self) -> Vec<String> {
+        let mut m = vec![];
+        if let Some(why) = &self.no_sandbox {
+            m.push(format!(
+                "no filesystem or process isolation ({why}): apps can read whatever this \
+                 user can, including the data dir and other apps' files"
+            ));
+        } else if !self.per_app_uid() && self.root {
+            m.push("apps run as root inside their sandbox".into());
+        }
+        if self.cgroups.enforcing(Controller::Memory).is_none() {
+            m.push(format!(
+                "no memory cgroup: memory is capped by rlimit on address space, roughly ({})",
+                self.cgroup_notes.join("; ")
+            ));
+        }
+        if self.cgroups.enforcing(Controller::Cpu).is_none() {
+            m.push("no CPU cgroup: a busy app competes with the platform as an equal".into());
+        }
+        if self.cgroups.enforcing(Controller::Pids).is_none() && !self.per_app_uid() {
+            m.push("no limit on an app's processes".into());
+        }
+        m
+    }
+
+    /// Lines for the person who started the platform; loud when something is missing.
+    pub fn report(&self) -> Vec<String> {
+        let l = &self.limits;
+        let confinement: &str = match &self.sandbox {
+            Some(s) if s.per_app_uid => {
+                "bubblewrap (own mount, PID, IPC and UTS namespaces; host network) as a uid per app"
+            }
+            Some(_) => "bubblewrap (own mount, PID, IPC, UTS and user namespaces; host network)",
+            None => "plain processes",
+        };
+        let mut lines = vec![format!(
+            "Apps run in {confinement}; memory {} by {}, CPU {} by {}, {MAX_TASKS} tasks by {}.",
+            l.memory_text,
+            self.enforcer(Controller::Memory),
+            l.cpu_text,
+            self.enforcer(Controller::Cpu),
+            self.enforcer(Controller::Pids),
+        )];
+        let missing = self.missing();
+        if !missing.is_empty() {
+            lines.push("WARNING: apps are not fully isolated on this machine:".into());
+            lines.extend(missing.iter().map(|m| format!("WARNING:   - {m}")));
+        }
+        lines
+    }
+
+    /// The `/healthz` details.
+    pub fn details(&self) -> Value {
+        json!({
+            "sandbox": if self.sandbox.is_some() { "bwrap" } else { "none" },
+            "namespaces": match &self.sandbox {
+                Some(s) if s.per_app_uid => json!(["mount", "pid", "ipc", "uts", "cgroup"]),
+                Some(_) => json!(["mount", "pid", "ipc", "uts", "cgroup", "user"]),
+                None => json!([]),
+            },
+            "network": "host (the app listens on 127.0.0.1; outbound connections are allowed)",
+            "app_user": if self.per_app_uid() { "per app" } else { "the platform's" },
+            "memory": { "limit": self.limits.memory_text, "enforced_by": self.enforcer(Controller::Memory) },
+            "cpu": { "share": self.limits.cpu_text, "enforced_by": self.enforcer(Controller::Cpu) },
+            "tasks": { "limit": MAX_TASKS, "enforced_by": self.enforcer(Controller::Pids) },
+            "open_files": MAX_OPEN_FILES,
+            "file_size_bytes": MAX_FILE_SIZE,
+            "missing": self.missing(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bare() -> Isolation {
+        Isolation {
+            sandbox: None,
+            no_sandbox: Some("bwrap is not installed".into()),
+            cgroups: Cgroups::default(),
+            cgroup_notes: vec!["no cgroup hierarchy has the memory controller".into()],
+            limits: Limits::from_config(&"128Mi".parse().unwrap(), &"250m".parse().unwrap()),
+            root: false,
+        }
+    }
+
+    #[test]
+    fn with_nothing_available_it_falls_back_to_rlimits_and_says_so() {
+        let iso = bare();
+        assert!(iso.memory_by_rlimit() && !iso.per_app_uid());
+        assert!(
+            iso.rlimits()
+                .iter()
+                .any(|(r, _)| *r == Resource::RLIMIT_DATA)
+        );
+        let report = iso.report().join("\n");
+        assert!(
+            report.contains("WARNING: apps are not fully isolated"),
+            "{report}"
+        );
+        assert!(report.contains("bwrap is not installed"), "{report}");
+        assert!(report.contains("no memory cgroup"), "{report}");
+        let d = iso.details();
+        assert_eq!(d["sandbox"], "none");
+        assert_eq!(
+            d["memory"]["enforced_by"],
+            "rlimit (address space, approximate)"
+        );
+        assert_eq!(d["missing"].as_array().unwrap().len(), 4);
+    }
+}

@@ -1,0 +1,374 @@
+//! Filesystem and process isolation with bubblewrap (Debian's `bubblewrap`).
+//!
+//! Each app gets new mount, PID, IPC, UTS and cgroup namespaces, and a root
+//! that holds only read-only system directories, the Python it runs on, the
+//! runner, its own files at `/app`, a private `/tmp`, a `/proc` of its own PID
+//! namespace and a minimal `/dev`. The network namespace is shared: the
+//! gateway reaches the app on 127.0.0.1.
+//!
+//! As root, bwrap sets the sandbox up with root's access (the venv and the
+//! base Python may sit below root-only directories such as /root) and then
+//! `setpriv` drops the app to a uid of its own with no capabilities: a real
+//! unprivileged user, also to the host's files. A user namespace would not
+//! do: its uid 0 or 65534 is still root outside. Not root, bwrap makes a
+//! user namespace and the app keeps the platform's uid.
+
+use std::{
+    ffi::OsString,
+    os::fd::{AsRawFd, OwnedFd, RawFd},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use nix::{fcntl::OFlag, sys::stat::Mode};
+use tokio::process::Command;
+
+use super::PythonEnv;
+
+/// Where the app's files appear inside the sandbox.
+pub const APP_DIR: &str = "/app";
+/// Where the runner's directory appears inside the sandbox.
+const RUNNER_DIR: &str = "/runner";
+
+/// The bits of /etc a Python web app needs: the loader's cache, name
+/// resolution, time zones, TLS roots and MIME types. Nothing with secrets.
+const ETC: &[&str] = &[
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "resolv.conf",
+    "hosts",
+    "host.conf",
+    "nsswitch.conf",
+    "gai.conf",
+    "services",
+    "protocols",
+    "mime.types",
+    "ssl",
+    "ca-certificates",
+    "pki",
+    "crypto-policies",
+    "alternatives",
+];
+
+/// App uids: a deterministic uid per app id in a range no distribution
+/// hands out, so the same app keeps its uid across restarts and two
+/// platforms on one machine agree.
+const APP_UID_BASE: u32 = 1_000_000_000;
+const APP_UID_SPAN: u32 = 1 << 24;
+
+pub fn app_uid(app_id: &str) -> u32 {
+    // FNV-1a: stable across builds, unlike std's hasher.
+    let h = app_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    APP_UID_BASE + h % APP_UID_SPAN
+}
+
+/// Drops root to the app's uid inside the sandbox; part of util-linux.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+#[derive(Debug)]
+pub struct Sandbox {
+    bwrap: PathBuf,
+    /// The venv's interpreter, at the same path inside as outside.
+    python: PathBuf,
+    /// Read-only directories handed over as fds (race-free): (fd, path inside).
+    binds: Vec<(OwnedFd, PathBuf)>,
+    /// True when each app runs as a uid of its own (the platform is root).
+    pub per_app_uid: bool,
+}
+
+/// What a sandboxed start needs besides the command.
+pub struct Prepared {
+    pub cmd: Command,
+    /// fds the child must keep across exec (bwrap reads them).
+    pub keep_fds: Vec<RawFd>,
+    /// Held until the child has exec'd.
+    pub _app_fd: OwnedFd,
+}
+
+impl Sandbox {
+    /// Finds bwrap and checks that a sandboxed interpreter really starts
+    /// here; `Err` says why not.
+    pub async fn detect(env: &PythonEnv) -> Result<Self, String> {
+        let bwrap = find_bwrap().ok_or("bwrap is not installed (Debian package: bubblewrap)")?;
+        let venv = env
+            .python
+            .parent()
+            .and_then(Path::parent)
+            .ok_or("the venv's python is not in <venv>/bin")?
+            .canonicalize()
+            .map_err(|e| format!("cannot resolve the venv: {e}"))?;
+        let python = venv.join("bin").join("python");
+        let mut dirs = vec![];
+        for base in base_prefixes(&python).await? {
+            if !base.starts_with("/usr") && !dirs.iter().any(|d: &PathBuf| base.starts_with(d)) {
+                dirs.push(base);
+            }
+        }
+        dirs.push(venv);
+        let runner_dir = env.runner.parent().ok_or("the runner has no directory")?;
+        let mut binds = vec![];
+        for d in &dirs {
+            binds.push((open_dir(d)?, d.clone()));
+        }
+        binds.push((open_dir(runner_dir)?, PathBuf::from(RUNNER_DIR)));
+        let sandbox = Self {
+            bwrap,
+            python,
+            binds,
+            per_app_uid: nix::unistd::geteuid().is_root() && Path::new(SETPRIV).is_file(),
+        };
+        sandbox.probe(runner_dir).await?;
+        Ok(sandbox)
+    }
+
+    /// The runner of app `app_id`, sandboxed, with `app_dir` at `/app`.
+    pub fn runner_command(&self, app_id: &str, app_dir: &Path) -> std::io::Result<Prepared> {
+        let runner = Path::new(RUNNER_DIR).join("gofast_runner.py");
+        self.command(app_id, app_dir, &["-I".as_ref(), runner.as_os_str()])
+    }
+
+    /// The venv's interpreter, sandboxed, with `app_dir` at `/app`.
+    fn command(
+        &self,
+        app_id: &str,
+        app_dir: &Path,
+        python_args: &[&std::ffi::OsStr],
+    ) -> std::io::Result<Prepared> {
+        let app_fd = open_dir(app_dir).map_err(std::io::Error::other)?;
+        let mut cmd = Command::new(&self.bwrap);
+        cmd.args(self.args(app_fd.as_raw_fd()));
+        if self.per_app_uid {
+            let id = app_uid(app_id).to_string();
+            cmd.arg(SETPRIV)
+                .args(["--reuid", &id, "--regid", &id, "--clear-groups"])
+                .args(["--bounding-set", "-all", "--inh-caps", "-all"])
+                .args(["--no-new-privs", "--pdeathsig", "KILL", "--"]);
+        }
+        cmd.arg(&self.python).args(python_args);
+        let mut keep_fds: Vec<RawFd> = self.binds.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
+        keep_fds.push(app_fd.as_raw_fd());
+        Ok(Prepared {
+            cmd,
+            keep_fds,
+            _app_fd: app_fd,
+        })
+    }
+
+    fn args(&self, app_fd: RawFd) -> Vec<OsString> {
+        let mut a: Vec<OsString> = [
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        if !self.per_app_uid {
+            // setpriv takes the capabilities away otherwise.
+            for s in ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"] {
+                a.push(s.into());
+            }
+        }
+        a.extend(["--ro-bind".into(), "/usr".into(), "/usr".into()]);
+        for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+            let host = Path::new("/").join(top);
+            match std::fs::read_link(&host) {
+                Ok(target) => a.extend(["--symlink".into(), target.into(), host.into()]),
+                Err(_) if host.is_dir() => {
+                    a.extend(["--ro-bind".into(), host.clone().into(), host.into()])
+                }
+                Err(_) => {}
+            }
+        }
+        for e in ETC {
+            let p = Path::new("/etc").join(e);
+            a.extend(["--ro-bind-try".into(), p.clone().into(), p.into()]);
+        }
+        for s in [
+            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
+        ] {
+            a.push(s.into());
+        }
+        // bwrap makes missing parents 0700, which the app's uid could not
+        // pass through; make them traversable first.
+        let mut parents: Vec<&Path> = vec![];
+        for (_, inside) in &self.binds {
+            for p in made_parents(inside) {
+                if !parents.contains(&p) {
+                    parents.push(p);
+                }
+            }
+        }
+        for p in parents {
+            a.extend(["--perms".into(), "0755".into(), "--dir".into(), p.into()]);
+        }
+        for (fd, inside) in &self.binds {
+            a.extend([
+                "--ro-bind-fd".into(),
+                fd.as_raw_fd().to_string().into(),
+                inside.into(),
+            ]);
+        }
+        a.extend([
+            "--ro-bind-fd".into(),
+            app_fd.to_string().into(),
+            APP_DIR.into(),
+            "--remount-ro".into(),
+            "/".into(),
+            "--chdir".into(),
+            APP_DIR.into(),
+            "--".into(),
+        ]);
+        a
+    }
+
+    /// Starts the sandboxed interpreter once, as an app would start.
+    async fn probe(&self, some_dir: &Path) -> Result<(), String> {
+        // The standard library and site-packages, read as an app's uid.
+        let code = "import encodings, typing_extensions";
+        let args = ["-I".as_ref(), "-c".as_ref(), code.as_ref()];
+        let mut p = self
+            .command("gofast-probe", some_dir, &args)
+            .map_err(|e| e.to_string())?;
+        p.cmd
+            .env_clear()
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        let setup = super::process::ChildSetup {
+            keep_fds: p.keep_fds.clone(),
+            ..Default::default()
+        };
+        // SAFETY: only system calls between fork and exec.
+        unsafe {
+            p.cmd.pre_exec(move || setup.run());
+        }
+        let out = tokio::time::timeout(Duration::from_secs(20), p.cmd.output())
+            .await
+            .map_err(|_| "a sandboxed start did not finish in 20s".to_string())?
+            .map_err(|e| format!("cannot run bwrap: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(format!(
+            "bwrap does not work here: {}",
+            err.lines().last().unwrap_or("no output").trim()
+        ))
+    }
+}
+
+/// The directories bwrap must make above `inside`, outermost first: those
+/// not already there from the system mounts (the /tmp tmpfs is 1777).
+fn made_parents(inside: &Path) -> Vec<&Path> {
+    let mut v: Vec<&Path> = inside
+        .ancestors()
+        .skip(1)
+        .filter(|p| p.parent().is_some() && *p != Path::new("/tmp"))
+        .filter(|p| {
+            !["/usr", "/proc", "/dev", "/etc"]
+                .iter()
+                .any(|m| p.starts_with(m))
+        })
+        .collect();
+    v.reverse();
+    v
+}
+
+fn find_bwrap() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+}
+
+/// The base installation the venv's interpreter links to (for pyenv,
+/// something like ~/.pyenv/versions/3.11.7): without it nothing imports.
+async fn base_prefixes(python: &Path) -> Result<Vec<PathBuf>, String> {
+    let out = Command::new(python)
+        .args([
+            "-I",
+            "-c",
+            "import sys; print(sys.base_prefix); print(sys.base_exec_prefix)",
+        ])
+        .env_clear()
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    let mut dirs: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('/'))
+        .map(PathBuf::from)
+        .collect();
+    // The interpreter binary itself, in case it lives outside the prefix.
+    if let Some(home) = python
+        .canonicalize()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.to_path_buf()))
+    {
+        dirs.push(home);
+    }
+    let mut canonical: Vec<PathBuf> = dirs
+        .into_iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
+    canonical.sort();
+    canonical.dedup();
+    if canonical.is_empty() {
+        return Err(format!(
+            "{} did not report its base installation",
+            python.display()
+        ));
+    }
+    Ok(canonical)
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd, String> {
+    nix::fcntl::open(
+        dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_parents_outside_the_system_mounts_are_made() {
+        let p = |s: &str| {
+            made_parents(Path::new(s))
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            p("/root/.pyenv/versions/3.11.7"),
+            ["/root", "/root/.pyenv", "/root/.pyenv/versions"]
+        );
+        assert!(p("/runner").is_empty());
+        assert_eq!(p("/tmp/x/venv"), ["/tmp/x"]);
+        assert!(p("/usr/local/venv").is_empty());
+    }
+
+    #[test]
+    fn app_uids_are_stable_unprivileged_and_spread() {
+        assert_eq!(app_uid("a1b2c3"), app_uid("a1b2c3"));
+        let uids: std::collections::HashSet<u32> =
+            (0..1000).map(|i| app_uid(&format!("app{i}"))).collect();
+        assert!(uids.len() > 990, "{} distinct uids", uids.len());
+        assert!(
+            uids.iter()
+                .all(|u| (APP_UID_BASE..APP_UID_BASE + APP_UID_SPAN).contains(u))
+        );
+    }
+}
