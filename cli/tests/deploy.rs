@@ -147,19 +147,25 @@ async fn restart_brings_every_app_back_at_the_same_url() {
     let url = ada.deploy(&[&app], "keep");
     assert_eq!(get_json(&url).await["message"], "still here");
 
+    // The runner names its port in the app's output.
+    let logs = text(&ada.run(&["logs", "keep"]).stdout);
+    let port: u16 = logs
+        .lines()
+        .find_map(|l| l.split(" on 127.0.0.1:").nth(1))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in the app's output:\n{logs}"));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+
     let addr = platform.addr();
     assert!(
         platform.stop().success(),
         "gofast up did not stop cleanly on SIGTERM"
     );
     // Every app process stopped with it: nothing answers on the app's port.
-    let runner_left = std::process::Command::new("pgrep")
-        .args(["-f", &format!("{}", data.display())])
-        .output()
-        .unwrap();
     assert!(
-        text(&runner_left.stdout).trim().is_empty(),
-        "app processes outlived gofast up"
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the app outlived gofast up"
     );
 
     let _again = Platform::start_in(&data, &addr, &[]);

@@ -143,10 +143,11 @@ async fn api_tokens_work_like_a_login_until_revoked() {
 #[tokio::test(flavor = "multi_thread")]
 async fn apps_that_never_listen_or_exit_at_once_fail_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
+    // Long enough for a healthy start on a loaded machine, short for a test.
     let platform = Platform::start_in(
         &tmp.path().join("d"),
         "127.0.0.1:0",
-        &["--start-timeout", "3"],
+        &["--start-timeout", "10"],
     );
     let ada = platform.user("ada@example.com");
     // Never answers: the import blocks forever.

@@ -146,7 +146,7 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     (
         "GF302",
-        "an import of a network module (the sandbox has no outbound network)",
+        "an import of a network module (not available to apps)",
     ),
     (
         "GF303",

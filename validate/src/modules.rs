@@ -54,11 +54,10 @@ const ALLOWED: &[(&str, bool)] = &[
     ("urllib.parse", false), ("uuid", false), ("warnings", false), ("zoneinfo", false),
 ];
 
-const NET: &str = "gofast apps run without outbound network access";
+const NET: &str = "network modules are not available to gofast apps";
 const NET_HINT: &str =
     "serve data from your own endpoints; keep sample data in a Python dict or list";
-const HTTP_CLIENT: &str =
-    "HTTP client libraries are not installed and gofast apps have no outbound network access";
+const HTTP_CLIENT: &str = "HTTP client libraries are not installed for gofast apps";
 const FILES: &str = "gofast apps have no disk to read or write";
 const FILES_HINT: &str = "keep data in memory: dicts, lists or pydantic models";
 const PROCS: &str = "gofast apps cannot start programs, processes or threads";
@@ -293,9 +292,7 @@ impl Capability {
     pub(crate) fn why(self) -> &'static str {
         match self {
             Capability::Processes => "starts other programs, which gofast apps cannot do",
-            Capability::Network => {
-                "opens network connections, and gofast apps have no outbound network access"
-            }
+            Capability::Network => "opens network connections, which gofast apps may not do",
             Capability::Files => "reads or writes files, and gofast apps have no disk",
             Capability::ImportByName => {
                 "imports code named by a string, which the sandbox does not allow"

@@ -52,7 +52,7 @@ fn pod_failure(pod: &Pod, memory: &str) -> Option<String> {
             .and_then(|s| s.terminated.as_ref())
             .or_else(|| c.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
         if terminated.and_then(|t| t.reason.as_deref()) == Some("OOMKilled") {
-            return Some(format!("exceeded memory limit ({memory})"));
+            return Some(format!("exceeded memory limit ({})", human_memory(memory)));
         }
         match waiting.and_then(|w| w.reason.as_deref()) {
             Some(r) if IMAGE_ERRORS.contains(&r) => {
@@ -74,6 +74,16 @@ fn pod_failure(pod: &Pod, memory: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// "128Mi" as people (and the local runtime) say it: "128 MiB".
+fn human_memory(quantity: &str) -> String {
+    for (suffix, unit) in [("Ki", "KiB"), ("Mi", "MiB"), ("Gi", "GiB")] {
+        if let Some(n) = quantity.strip_suffix(suffix) {
+            return format!("{n} {unit}");
+        }
+    }
+    quantity.to_string()
 }
 
 pub fn assess(deployment: &Deployment, pods: &[Pod], revision: u32, memory: &str) -> Verdict {
@@ -247,7 +257,7 @@ mod tests {
             (
                 json!({"running": {}}),
                 json!({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}),
-                "exceeded memory limit (128Mi)",
+                "exceeded memory limit (128 MiB)",
             ),
         ];
         for (state, last, want) in cases {
