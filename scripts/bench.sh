@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The benchmarks in BENCHMARKS.md, end to end: builds the release binary,
+# makes sure .venv exists, starts `gofast up` on an ephemeral loopback port
+# with a temp data dir, signs up a user, then runs bench/gofast_bench.py
+# (deploy -> first 200, CLI deploy wall time, requests/s gateway vs direct)
+# and prints a table. Everything it starts is stopped on exit.
+#
+#   scripts/bench.sh                 # everything (about 1-2 minutes after the build)
+#   scripts/bench.sh deploy          # only the deploy figures
+#   scripts/bench.sh rps             # only requests/s
+#   BENCH_JSON=out.json scripts/bench.sh   # also keep the raw results
+#   BENCH_ARGS="--runs 10 --connections 16" scripts/bench.sh
+#   BENCH_NO_BUILD=1 scripts/bench.sh     # use target/release/gofast as it is
+#   BENCH_NODELAY_SHIM=1 scripts/bench.sh rps   # the TCP_NODELAY experiment (needs cc)
+#
+# Uses wrk for requests/s when it is installed (apt-get install -y wrk),
+# else a slower built-in Python client (the table says which).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-all}
+budget=${BENCH_TIMEOUT:-170} # seconds for start-up plus measurements
+
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  echo "==> building gofast (release)"
+  cargo build --release --quiet --bin gofast
+fi
+gofast=$PWD/target/release/gofast
+scripts/venv.sh
+venv=$PWD/.venv
+if ! command -v wrk >/dev/null; then
+  echo "==> wrk not found; requests/s will use the built-in Python client (apt-get install -y wrk)"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gofast-bench.XXXXXX")
+up_pid=
+bench_pid=
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    wait "$bench_pid" 2>/dev/null || true
+  fi
+  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
+    # SIGTERM, as Ctrl-C would: gofast up stops every app it started.
+    kill -TERM "$up_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$up_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$up_pid" 2>/dev/null || true
+    wait "$up_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+preload=
+if [ -n "${BENCH_NODELAY_SHIM:-}" ]; then
+  # The experiment in BENCHMARKS.md: TCP_NODELAY on the gateway's sockets.
+  cc -shared -fPIC -O2 -o "$tmp/nodelay_shim.so" bench/nodelay_shim.c -ldl
+  preload=$tmp/nodelay_shim.so
+  echo "==> gofast up runs with bench/nodelay_shim.c preloaded (TCP_NODELAY on accepted sockets)"
+fi
+
+start=$(date +%s)
+echo "==> starting gofast up (data dir $tmp/data)"
+LD_PRELOAD=${preload:-${LD_PRELOAD:-}} GOFAST_VENV=$venv "$gofast" up --addr 127.0.0.1:0 --data-dir "$tmp/data" \
+  </dev/null >"$tmp/up.out" 2>"$tmp/up.log" &
+up_pid=$!
+url=
+for _ in $(seq 1 600); do
+  url=$(sed -n 's/^gofast is listening on \(http:[^ ]*\).*/\1/p' "$tmp/up.log" | head -n1)
+  [ -n "$url" ] && break
+  if ! kill -0 "$up_pid" 2>/dev/null; then
+    cat "$tmp/up.log" >&2
+    echo "gofast up exited before listening" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+[ -n "$url" ] || { cat "$tmp/up.log" >&2; echo "gofast up did not start in 60s" >&2; exit 1; }
+echo "==> gofast is listening on $url"
+
+export GOFAST_SERVER=$url GOFAST_CONFIG_DIR=$tmp/config NO_COLOR=1
+unset GOFAST_TOKEN
+printf '%s\n' "bench-password-$$" | "$gofast" signup --email bench@example.com --password-stdin >/dev/null
+
+echo "==> measuring on $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); load $(cut -d' ' -f1-3 /proc/loadavg)"
+left=$((budget - ($(date +%s) - start)))
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+timeout --signal=TERM --kill-after=5 "$left" \
+  "$venv/bin/python" bench/gofast_bench.py "$what" \
+  --server "$url" --config-dir "$GOFAST_CONFIG_DIR" --data-dir "$tmp/data" \
+  --venv "$venv" --gofast "$gofast" ${BENCH_JSON:+--json "$BENCH_JSON"} ${BENCH_ARGS:-} &
+bench_pid=$!
+status=0
+wait "$bench_pid" || status=$?
+bench_pid=
+if [ "$status" -ne 0 ]; then
+  echo "benchmark failed (exit $status); gofast up's log:" >&2
+  tail -n 30 "$tmp/up.log" >&2
+  exit "$status"
+fi
+echo "==> done in $(($(date +%s) - start)) s (not counting the build)"
