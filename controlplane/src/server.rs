@@ -146,6 +146,11 @@ pub async fn run(
         )),
         None => say(&format!("gofast is listening on {public_base}")),
     }
+    // Without TCP_NODELAY a proxied response on a kept-alive connection waits
+    // for the client's delayed ACK (~40 ms): see BENCHMARKS.md.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
