@@ -47,7 +47,8 @@ pub fn check_app_name(name: &str) -> Result<()> {
     }
 }
 
-fn check_files(files: &[AppFile]) -> Result<()> {
+/// What the validator says of these files.
+fn diagnose(files: &[AppFile]) -> Vec<gofast_validate::Diagnostic> {
     let sources: Vec<SourceFile<'_>> = files
         .iter()
         .map(|f| SourceFile {
@@ -55,7 +56,11 @@ fn check_files(files: &[AppFile]) -> Result<()> {
             content: f.content.as_bytes(),
         })
         .collect();
-    let diagnostics = validate(&sources);
+    validate(&sources)
+}
+
+fn check_files(files: &[AppFile]) -> Result<()> {
+    let diagnostics = diagnose(files);
     if is_deployable(&diagnostics) {
         Ok(())
     } else {
@@ -251,14 +256,7 @@ impl Platform {
 
     /// Checks code without storing it, for editors.
     pub fn validate_code(&self, files: &[AppFile]) -> Vec<gofast_validate::Diagnostic> {
-        let sources: Vec<SourceFile<'_>> = files
-            .iter()
-            .map(|f| SourceFile {
-                name: &f.name,
-                content: f.content.as_bytes(),
-            })
-            .collect();
-        validate(&sources)
+        diagnose(files)
     }
 
     /// Notes traffic to an app, so that it is not cleaned up as idle.
