@@ -160,6 +160,11 @@ async fn attack_apps_get_nothing_of_the_platform_or_other_apps() {
     );
 
     let mut platform = restart_with(&mut platform, ATTACK, &url, "env").await;
+    // Apps come back one by one after a restart: give the victim its turn.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&victim).await.status() != 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(get(&victim).await.status(), 200, "the victim came back");
 
     let secret = std::fs::read(data.join("jwt-secret")).expect("jwt secret");
