@@ -41,7 +41,7 @@ echo
 echo "  app:     $url"
 echo "  docs:    ${url}docs"
 echo "  answer:  $(curl -fsS "$url")"
-echo "  editor:  $server/"
+echo "  home:    $server/"
 echo
 if [ -n "$pid" ]; then
   echo "gofast is running (Ctrl-C stops it and every app)."
