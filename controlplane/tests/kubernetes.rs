@@ -80,6 +80,18 @@ fn target(app_id: &str, revision: u32, files: &[(&str, &str)]) -> Target {
     }
 }
 
+/// How many objects of one kind match `lp`.
+async fn count<K>(api: Api<K>, lp: &ListParams) -> usize
+where
+    K: Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    api.list(lp).await.expect("list").items.len()
+}
+
+fn dynamic(client: &Client, ns: &str, resource: &kube::api::ApiResource) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, resource)
+}
+
 #[derive(Default)]
 struct Stages(Mutex<Vec<Stage>>);
 
@@ -183,50 +195,16 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
     rt.remove("aaaaaaaaa1").await.unwrap();
     let lp = ListParams::default().labels(&builders::app_selector("aaaaaaaaa1"));
     for _ in 0..60 {
-        let left = Api::<ConfigMap>::namespaced(client.clone(), &ns)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .len()
-            + Api::<Deployment>::namespaced(client.clone(), &ns)
-                .list(&lp)
-                .await
-                .unwrap()
-                .items
-                .len()
-            + Api::<Service>::namespaced(client.clone(), &ns)
-                .list(&lp)
-                .await
-                .unwrap()
-                .items
-                .len()
-            + Api::<NetworkPolicy>::namespaced(client.clone(), &ns)
-                .list(&lp)
-                .await
-                .unwrap()
-                .items
-                .len()
-            + Api::<DynamicObject>::namespaced_with(
-                client.clone(),
-                &ns,
-                &builders::middleware_resource(),
+        let left = count(Api::<ConfigMap>::namespaced(client.clone(), &ns), &lp).await
+            + count(Api::<Deployment>::namespaced(client.clone(), &ns), &lp).await
+            + count(Api::<Service>::namespaced(client.clone(), &ns), &lp).await
+            + count(Api::<NetworkPolicy>::namespaced(client.clone(), &ns), &lp).await
+            + count(dynamic(&client, &ns, &builders::middleware_resource()), &lp).await
+            + count(
+                dynamic(&client, &ns, &builders::ingress_route_resource()),
+                &lp,
             )
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .len()
-            + Api::<DynamicObject>::namespaced_with(
-                client.clone(),
-                &ns,
-                &builders::ingress_route_resource(),
-            )
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .len();
+            .await;
         let pods = Api::<Pod>::namespaced(client.clone(), &ns)
             .list(&ListParams::default().labels(&format!("{}=aaaaaaaaa1", builders::APP_LABEL)))
             .await
