@@ -33,6 +33,12 @@ async fn unchanged_code_makes_no_revision_and_rollback_brings_back_the_old_one()
     assert_eq!(status(&ada)["revision"], 2);
     assert_eq!(get_json(&url).await["message"], "two");
 
+    // Without a terminal, `open` prints the URL and opens nothing.
+    let out = ada.run(&["open", "rolly"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), url);
+    assert_eq!(ada.run(&["open", "nosuchapp"]).status.code(), Some(1));
+
     let out = ada.run(&["rollback", "rolly"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), url);

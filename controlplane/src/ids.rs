@@ -31,16 +31,16 @@ pub fn secret_hex() -> String {
     hex::encode(bytes)
 }
 
-/// True for strings that `new_id` could have made (any length).
-pub fn looks_like_id(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// True for strings that `new_id` could have made (any length).
+    fn looks_like_id(s: &str) -> bool {
+        let mut chars = s.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    }
 
     #[test]
     fn ids_are_dns_labels() {

@@ -23,7 +23,8 @@ pub struct AppFile {
 }
 
 /// The stages of a deploy, in order; `Failed` may come at any point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Ordered as declared, so `a < b` means a comes earlier in a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Stage {
     Validating,
@@ -170,5 +171,11 @@ mod tests {
             assert_eq!(Stage::parse(s.as_str()), Some(s));
         }
         assert_eq!(Stage::parse("nope"), None);
+    }
+
+    #[test]
+    fn stages_are_ordered_as_a_deploy_goes() {
+        assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert!(Stage::Starting < Stage::HealthCheck);
     }
 }

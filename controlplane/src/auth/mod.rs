@@ -5,7 +5,7 @@ mod jwt;
 mod password;
 mod secret;
 
-pub use jwt::{Claims, JwtKeys};
+pub use jwt::JwtKeys;
 pub use password::{hash_password, verify_password};
 pub use secret::load_or_create_secret;
 

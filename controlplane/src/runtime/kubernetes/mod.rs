@@ -181,9 +181,7 @@ impl KubeRuntime {
                     if stage != last_stage {
                         // Report skipped stages too, so the stream stays in order.
                         for s in [Stage::Starting, Stage::HealthCheck] {
-                            if stage_index(s) > stage_index(last_stage)
-                                && stage_index(s) <= stage_index(stage)
-                            {
+                            if s > last_stage && s <= stage {
                                 progress.stage(s, if s == stage { &message } else { "" });
                             }
                         }
@@ -266,10 +264,6 @@ async fn ensure_namespace(client: &Client, name: &str) -> Result<(), kube::Error
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
         other => other.map(|_| ()),
     }
-}
-
-fn stage_index(s: Stage) -> usize {
-    Stage::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
 
 /// Pods carry only the app label (the Deployment's selector).
