@@ -14,6 +14,9 @@ stage "Python virtualenv for the runner"
 scripts/venv.sh
 export GOFAST_TEST_VENV="$PWD/.venv"
 
+stage "Chromium and playwright-core for the browser tests"
+scripts/browser.sh
+
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 

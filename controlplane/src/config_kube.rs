@@ -16,7 +16,7 @@ pub struct KubeConfig {
     )]
     pub runner_image: String,
 
-    /// Public host that IngressRoutes match [default: any host].
+    /// Host the apps' IngressRoutes match [default: the host of --apps-url].
     #[arg(long, env = "GOFAST_INGRESS_HOST")]
     pub ingress_host: Option<String>,
 

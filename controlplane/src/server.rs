@@ -16,7 +16,7 @@ use tonic_web::GrpcWebLayer;
 use tracing::info;
 
 use crate::{
-    auth::{JwtKeys, load_or_create_secret},
+    auth::JwtKeys,
     config::{Config, RuntimeKind},
     grpc::{AppApi, AuthApi},
     http,
@@ -45,6 +45,10 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Origins(#[from] crate::http::OriginError),
+    #[error("{0}")]
+    Secret(#[from] crate::auth::SecretError),
     #[error("cannot set up gRPC reflection: {0}")]
     Reflection(String),
     #[error("server error: {0}")]
@@ -68,10 +72,7 @@ pub async fn run(
 
     let store: Arc<dyn Store> = crate::store::open(&config.store, &data_dir).await?;
 
-    let secret = match &config.jwt_secret {
-        Some(s) => s.as_bytes().to_vec(),
-        None => load_or_create_secret(&data_dir.join("jwt-secret")).map_err(dir_err)?,
-    };
+    let secret = config.jwt_secret_bytes(&data_dir)?;
     let jwt = JwtKeys::new(&secret, Duration::hours(config.token_hours.into()));
 
     let runtime: Arc<dyn Runtime> = match config.runtime {
@@ -102,7 +103,15 @@ pub async fn run(
             let settings = KubeSettings {
                 namespace: k.kube_namespace.clone(),
                 runner_image: k.runner_image.clone(),
-                ingress_host: k.ingress_host.clone(),
+                // Apps' routes match the apps host only, never the platform's.
+                ingress_host: match &k.ingress_host {
+                    Some(h) => Some(h.clone()),
+                    None => Some(
+                        http::Origins::new(&config.public_base(), config.apps_url.as_deref())?
+                            .apps_host()
+                            .to_string(),
+                    ),
+                },
                 traefik_namespace: k.traefik_namespace.clone(),
                 entry_point: k.traefik_entrypoint.clone(),
                 // The same settings as the local runtime's limits.
@@ -126,44 +135,51 @@ pub async fn run(
         Some(_) => config.public_base(),
         None => format!("http://{addr}"),
     };
+    let origins = Arc::new(http::Origins::new(
+        &public_base,
+        config.apps_url.as_deref(),
+    )?);
     let platform = Platform::new(
         store,
         runtime,
         jwt,
         PlatformSettings {
-            public_base: public_base.clone(),
+            apps_base: origins.apps.clone(),
             reconcile_every: std::time::Duration::from_secs(config.reconcile_seconds.max(1)),
             idle_lifetime: std::time::Duration::from_secs(config.idle_hours * 3600),
+            accounts: config.account_settings(),
+            validation: config.validation_policy(),
         },
     );
     platform.spawn_reconciler(shutdown.clone());
 
-    let app = router(platform.clone())?;
-    info!(%addr, data_dir = %data_dir.display(), "serving");
+    let app = router(platform.clone(), origins.clone())?;
+    info!(%addr, data_dir = %data_dir.display(), apps = %origins.apps, "serving");
     match &config.public_url {
         Some(_) => say(&format!(
-            "gofast is listening on http://{addr} (public URL {public_base})"
+            "gofast is listening on http://{addr} (public URL {public_base}, apps at {})",
+            origins.apps
         )),
-        None => say(&format!("gofast is listening on {public_base}")),
+        None => say(&format!(
+            "gofast is listening on {public_base} (apps at {})",
+            origins.apps
+        )),
     }
-    // Without TCP_NODELAY a proxied response on a kept-alive connection waits
-    // for the client's delayed ACK (~40 ms): see BENCHMARKS.md.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await;
+    http::listen::raise_fd_limit();
+    let limits = http::listen::ConnLimits {
+        header_timeout: std::time::Duration::from_secs(config.header_timeout.max(1)),
+        max_connections: config.max_connections.max(1),
+        max_per_client: config.max_connections_per_client.max(1),
+    };
+    http::listen::serve(listener, app, limits, shutdown.clone()).await;
     say("Stopping apps…");
     platform.shutdown().await;
-    served.map_err(StartError::Serve)
+    Ok(())
 }
 
-/// The whole port: gRPC services (with grpc-web) beside the HTTP routes.
-pub fn router(platform: Arc<Platform>) -> Result<Router, StartError> {
+/// The whole port: gRPC services (with grpc-web) beside the HTTP routes,
+/// each origin seeing only its own.
+pub fn router(platform: Arc<Platform>, origins: Arc<http::Origins>) -> Result<Router, StartError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // The reporter only flips SERVING flags; no await on anything slow.
     tokio::spawn(async move {
@@ -192,6 +208,10 @@ pub fn router(platform: Arc<Platform>) -> Result<Router, StartError> {
         .route_layer(middleware::from_fn_with_state(
             platform,
             http::record_requests,
+        ))
+        .layer(middleware::from_fn_with_state(
+            origins,
+            http::route_by_origin,
         )))
 }
 

@@ -1,8 +1,11 @@
 //! The plain-HTTP face of the one port: health, metrics, the gateway to apps
 //! and the landing page. gRPC and grpc-web are merged in by `server`.
 
+mod app_headers;
 mod gateway;
+pub mod listen;
 mod observe;
+mod origins;
 mod rest;
 
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use serde_json::json;
 use crate::{error::Error, service::Platform};
 
 pub use observe::record_requests;
+pub use origins::{OriginError, Origins, route_by_origin};
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -75,11 +79,20 @@ pub fn error_response(e: &Error) -> Response {
         Error::AlreadyExists(_) => StatusCode::CONFLICT,
         Error::FailedPrecondition(_) => StatusCode::PRECONDITION_FAILED,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
+        // A quota that waiting does not refill: refused, not "too many".
+        Error::QuotaExceeded(_) => StatusCode::FORBIDDEN,
+        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut body = json!({ "code": e.code(), "message": e.to_string() });
     if let Error::InvalidCode(diagnostics) = e {
         body["details"] = json!({ "diagnostics": diagnostics });
     }
-    (status, Json(body)).into_response()
+    let mut resp = (status, Json(body)).into_response();
+    if let Some(secs) = e.retry_after_secs() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    resp
 }

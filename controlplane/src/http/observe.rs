@@ -1,10 +1,13 @@
 //! Counts every request on the port by method and status code: gRPC calls by
-//! their full method name and grpc-status, HTTP by route.
+//! their full method name and grpc-status, HTTP by method and route. Labels
+//! come from bounded sets only (routes, known methods and codes), never from
+//! what a client writes: every new label is kept forever.
 
 use std::sync::Arc;
 
 use axum::{
     extract::{MatchedPath, Request, State},
+    http::Method,
     middleware::Next,
     response::Response,
 };
@@ -16,29 +19,22 @@ pub async fn record_requests(
     req: Request,
     next: Next,
 ) -> Response {
-    let path = req.uri().path().to_string();
     let grpc = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/grpc"));
-    let label = if grpc {
-        path
-    } else if path.starts_with("/user/") {
-        "gateway".to_string()
-    } else {
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|m| m.as_str().to_string());
-        format!(
-            "{} {}",
-            req.method(),
-            route.unwrap_or_else(|| "unmatched".into())
-        )
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+    let label = match route {
+        Some(r) if r.starts_with("/user/") => "gateway".to_string(),
+        // The path of a served gRPC method; an unknown one is answered
+        // UNIMPLEMENTED below and not labelled by its path.
+        Some(_) if grpc => req.uri().path().to_string(),
+        Some(r) => format!("{} {r}", method_label(req.method())),
+        None => "unmatched".to_string(),
     };
     let resp = next.run(req).await;
-    let code = if grpc {
+    let (label, code) = if grpc {
         // Errors come back trailers-only, with grpc-status in the headers;
         // a success carries it in trailers we do not wait for.
         let n = resp
@@ -47,10 +43,36 @@ pub async fn record_requests(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(0);
-        format!("{:?}", tonic::Code::from_i32(n))
+        let code = tonic::Code::from_i32(n);
+        let label = if code == tonic::Code::Unimplemented {
+            "grpc unknown method".to_string()
+        } else {
+            label
+        };
+        (label, format!("{code:?}"))
     } else {
-        resp.status().as_u16().to_string()
+        (label, resp.status().as_u16().to_string())
     };
     platform.metrics.request(&label, &code);
     resp
+}
+
+/// Standard methods by name; anything else a client invents is `OTHER`.
+fn method_label(m: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|k| *k == m)
+        .map(|k| k.as_str())
+        .unwrap_or("OTHER")
 }

@@ -4,9 +4,11 @@
 mod apps;
 mod auth;
 mod deploys;
+mod quota;
 mod reconcile;
 
 pub use apps::AppView;
+pub use auth::AccountSettings;
 pub use deploys::DeployWatch;
 
 use std::{sync::Arc, time::Duration};
@@ -16,18 +18,23 @@ use crate::{auth::JwtKeys, metrics::Metrics, model::UserId, runtime::Runtime, st
 /// Settings of the service layer, derived from `Config`.
 #[derive(Debug, Clone)]
 pub struct PlatformSettings {
-    /// Where the outside world reaches the control plane, without a trailing slash.
-    pub public_base: String,
+    /// Where the outside world reaches apps (their own origin), without a trailing slash.
+    pub apps_base: String,
     /// How often the reconciler compares runtimes with the store.
     pub reconcile_every: Duration,
     /// Apps without traffic for this long are deleted.
     pub idle_lifetime: Duration,
+    /// Signups, login throttling and quotas.
+    pub accounts: AccountSettings,
+    /// The operator's policy for the code checker (`--validation`, `--allow-module`).
+    pub validation: gofast_validate::Policy,
 }
 
 pub struct Platform {
     store: Arc<dyn Store>,
     runtime: Arc<dyn Runtime>,
     jwt: JwtKeys,
+    accounts: auth::Accounts,
     deploys: deploys::Deploys,
     activity: apps::ActivityThrottle,
     backoff: reconcile::Backoff,
@@ -39,6 +46,8 @@ pub struct Platform {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: UserId,
+    /// The login session of the token; `None` for an API token.
+    pub session_id: Option<String>,
 }
 
 impl Platform {
@@ -52,6 +61,7 @@ impl Platform {
             store,
             runtime,
             jwt,
+            accounts: auth::Accounts::new(&settings.accounts),
             deploys: Default::default(),
             activity: Default::default(),
             backoff: Default::default(),
@@ -72,7 +82,7 @@ impl Platform {
     pub fn app_url(&self, user_id: &str, app_id: &str) -> String {
         format!(
             "{}{}/",
-            self.settings.public_base,
+            self.settings.apps_base,
             Self::root_path(user_id, app_id)
         )
     }

@@ -66,6 +66,20 @@ app.kubernetes.io/part-of: gofast
 {{- end }}
 {{- end }}
 
+{{- define "gofast.appsUrl" -}}
+{{- if and .Values.ingress.host (not .Values.ingress.appsHost) (not .Values.appsUrl) }}
+{{- fail "ingress.appsHost is required with ingress.host: apps need a host of their own (e.g. apps.example.com)" }}
+{{- end }}
+{{- if and .Values.ingress.appsHost (eq .Values.ingress.appsHost .Values.ingress.host) }}
+{{- fail "ingress.appsHost must differ from ingress.host: apps must never share the platform's origin" }}
+{{- end }}
+{{- if .Values.appsUrl }}
+{{- .Values.appsUrl | trimSuffix "/" }}
+{{- else if .Values.ingress.appsHost }}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.ingress.tls))) .Values.ingress.appsHost }}
+{{- end }}
+{{- end }}
+
 {{/* Secrets: the chart's own Secret unless both values come from existing ones. */}}
 {{- define "gofast.secretName" -}}
 {{- include "gofast.fullname" . }}
