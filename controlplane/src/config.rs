@@ -74,6 +74,23 @@ pub struct Config {
     #[arg(long, env = "GOFAST_CGROUPS", value_enum, default_value_t = CgroupMode::Auto)]
     pub cgroups: CgroupMode,
 
+    /// What the code checker's sandbox rules (imports, calls, attributes) do:
+    /// refuse the deploy (strict), or report and deploy anyway (advisory).
+    /// Limits, file names and syntax are refused either way.
+    #[arg(long, env = "GOFAST_VALIDATION", value_enum, default_value_t = ValidationMode::Strict)]
+    pub validation: ValidationMode,
+
+    /// A module apps may import besides the built-in list, with its
+    /// submodules (repeatable; GOFAST_ALLOW_MODULES takes a comma-separated list).
+    #[arg(
+        long = "allow-module",
+        env = "GOFAST_ALLOW_MODULES",
+        value_name = "NAME",
+        value_delimiter = ',',
+        value_parser = parse_allowed_module
+    )]
+    pub allow_modules: Vec<String>,
+
     #[command(flatten)]
     pub kube: crate::config_kube::KubeConfig,
 }
@@ -84,6 +101,31 @@ pub enum RuntimeKind {
     Local,
     /// Kubernetes objects per app, routed by Traefik.
     Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidationMode {
+    /// Refuse code that breaks a sandbox rule.
+    Strict,
+    /// Report it in the deploy's VALIDATING event and deploy anyway.
+    Advisory,
+}
+
+fn parse_allowed_module(s: &str) -> Result<String, String> {
+    gofast_validate::parse_module_name(s).map_err(|e| e.to_string())
+}
+
+impl Config {
+    /// The checker's policy from `--validation` and `--allow-module`.
+    pub fn validation_policy(&self) -> gofast_validate::Policy {
+        gofast_validate::Policy {
+            mode: match self.validation {
+                ValidationMode::Strict => gofast_validate::Mode::Strict,
+                ValidationMode::Advisory => gofast_validate::Mode::Advisory,
+            },
+            allow_modules: self.allow_modules.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,6 +17,7 @@ mod fstring;
 mod imports;
 mod limits;
 mod modules;
+mod policy;
 mod position;
 mod scan;
 mod scope;
@@ -28,6 +29,7 @@ pub use limits::{
     DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_NAME_CHARS, DEFAULT_MAX_TOTAL_BYTES,
     Limits,
 };
+pub use policy::{BadModuleName, Mode, Policy, is_sandbox_rule, parse_module_name};
 
 use position::LineIndex;
 
@@ -50,6 +52,23 @@ pub fn validate(files: &[SourceFile<'_>]) -> Vec<Diagnostic> {
 /// Checks every file against `limits`. Diagnostics are sorted by file, line
 /// and column; the result depends only on the input.
 pub fn validate_with(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnostic> {
+    validate_with_policy(files, limits, &Policy::STRICT)
+}
+
+/// Checks every file against `limits` under the operator's `policy`: in
+/// advisory mode the sandbox rules (GF3xx, GF4xx) are warnings, and modules
+/// the policy allows may be imported.
+pub fn validate_with_policy(
+    files: &[SourceFile<'_>],
+    limits: &Limits,
+    policy: &Policy,
+) -> Vec<Diagnostic> {
+    let mut diagnostics = validate_strict(files, limits, policy);
+    policy.apply(&mut diagnostics);
+    diagnostics
+}
+
+fn validate_strict(files: &[SourceFile<'_>], limits: &Limits, policy: &Policy) -> Vec<Diagnostic> {
     // The checks recurse over the syntax tree. Its depth is bounded (see
     // scan.rs), and a dedicated thread gives that bound ample stack whatever
     // thread the caller runs on. Without a thread, run inline.
@@ -57,7 +76,7 @@ pub fn validate_with(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnosti
         let worker = std::thread::Builder::new()
             .name("gofast-validate".into())
             .stack_size(WORKER_STACK)
-            .spawn_scoped(scope, || check_all(files, limits));
+            .spawn_scoped(scope, || check_all(files, limits, policy));
         match worker {
             Ok(handle) => handle.join().unwrap_or_else(|_| {
                 vec![
@@ -70,7 +89,7 @@ pub fn validate_with(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnosti
                     .hint("simplify the code around recent changes and try again"),
                 ]
             }),
-            Err(_) => check_all(files, limits),
+            Err(_) => check_all(files, limits, policy),
         }
     })
 }
@@ -78,7 +97,7 @@ pub fn validate_with(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnosti
 /// Stack for the checking thread; only the pages used are ever touched.
 const WORKER_STACK: usize = 64 << 20;
 
-fn check_all(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnostic> {
+fn check_all(files: &[SourceFile<'_>], limits: &Limits, policy: &Policy) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let checked = limits::check_files(files, limits, &mut out);
     // Parse everything first: attribute checks follow imports across files
@@ -112,6 +131,7 @@ fn check_all(files: &[SourceFile<'_>], limits: &Limits) -> Vec<Diagnostic> {
             local_modules: &checked.local_modules,
             bindings,
             module_bindings: &module_bindings,
+            policy,
             anchor: Cell::new(None),
         };
         guarded(file.name, &mut out, |found| {
@@ -169,6 +189,8 @@ pub(crate) struct FileCtx<'a> {
     pub(crate) bindings: &'a imports::Bindings,
     /// What each of the app's own modules binds, by module name.
     pub(crate) module_bindings: &'a HashMap<&'a str, &'a imports::Bindings>,
+    /// The operator's policy (extra allowed modules).
+    pub(crate) policy: &'a Policy,
     /// While checking code parsed out of a string (a string annotation), the
     /// offset of that string: every diagnostic points there.
     pub(crate) anchor: Cell<Option<usize>>,

@@ -22,7 +22,7 @@ const INVALID_CODE_TYPE_URL: &str = "type.googleapis.com/gofast.v1.ValidateCodeR
 pub async fn run(server: &str, out: Output, args: DeployArgs) -> CliResult {
     let files = read_files(&args.files)?;
     // The server checks again; checking here first answers at once, offline,
-    // and never uploads what would be refused (an oversized file, say).
+    // and never uploads what any server would refuse (an oversized file, say).
     check_locally(&files)?;
     let name = args
         .name
@@ -159,11 +159,26 @@ fn check_locally(files: &[(String, String)]) -> CliResult {
             content: content.as_bytes(),
         })
         .collect();
-    let diagnostics = gofast_validate::validate(&sources);
+    // Only what every server refuses is refused here: the sandbox rules
+    // depend on the server's policy (`--validation advisory`,
+    // `--allow-module`), so those are left to the server to judge.
+    let advisory = gofast_validate::Policy {
+        mode: gofast_validate::Mode::Advisory,
+        allow_modules: Vec::new(),
+    };
+    let diagnostics = gofast_validate::validate_with_policy(
+        &sources,
+        &gofast_validate::Limits::DEFAULT,
+        &advisory,
+    );
     if gofast_validate::is_deployable(&diagnostics) {
         return Ok(());
     }
-    let problems: Vec<Problem> = diagnostics.iter().map(Problem::from).collect();
+    let problems: Vec<Problem> = diagnostics
+        .iter()
+        .filter(|d| d.severity == gofast_validate::Severity::Error)
+        .map(Problem::from)
+        .collect();
     render(&problems, files);
     Err(CliError::rejected(format!(
         "the code was rejected ({} problem(s)); nothing was deployed",

@@ -3,7 +3,9 @@
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
 
-use gofast_validate::{SourceFile, is_deployable, validate};
+use gofast_validate::{
+    Diagnostic, Limits, Policy, SourceFile, is_deployable, validate_with_policy,
+};
 use time::OffsetDateTime;
 
 use super::{Caller, Platform};
@@ -47,8 +49,8 @@ pub fn check_app_name(name: &str) -> Result<()> {
     }
 }
 
-/// What the validator says of these files.
-fn diagnose(files: &[AppFile]) -> Vec<gofast_validate::Diagnostic> {
+/// What the validator says of these files, under the operator's policy.
+fn diagnose(policy: &Policy, files: &[AppFile]) -> Vec<Diagnostic> {
     let sources: Vec<SourceFile<'_>> = files
         .iter()
         .map(|f| SourceFile {
@@ -56,16 +58,49 @@ fn diagnose(files: &[AppFile]) -> Vec<gofast_validate::Diagnostic> {
             content: f.content.as_bytes(),
         })
         .collect();
-    validate(&sources)
+    validate_with_policy(&sources, &Limits::DEFAULT, policy)
 }
 
-fn check_files(files: &[AppFile]) -> Result<()> {
-    let diagnostics = diagnose(files);
-    if is_deployable(&diagnostics) {
-        Ok(())
-    } else {
-        Err(Error::InvalidCode(diagnostics))
+/// Refuses code with errors; otherwise returns the message of the deploy's
+/// VALIDATING event, which names what advisory mode let through.
+fn check_files(policy: &Policy, files: &[AppFile]) -> Result<String> {
+    let diagnostics = diagnose(policy, files);
+    if !is_deployable(&diagnostics) {
+        return Err(Error::InvalidCode(diagnostics));
     }
+    Ok(validating_message(&diagnostics))
+}
+
+/// Most findings named in a VALIDATING event; the rest are counted.
+const NAMED_FINDINGS: usize = 5;
+
+fn validating_message(diagnostics: &[Diagnostic]) -> String {
+    if diagnostics.is_empty() {
+        return "code checked".into();
+    }
+    let named: Vec<String> = diagnostics
+        .iter()
+        .take(NAMED_FINDINGS)
+        .map(|d| {
+            let place = match (d.file.as_str(), d.line) {
+                ("", _) => "app".to_string(),
+                (file, 0) => file.to_string(),
+                (file, line) => format!("{file}:{line}:{}", d.column),
+            };
+            format!("{place} {} {}", d.code, d.message)
+        })
+        .collect();
+    let more = diagnostics.len().saturating_sub(NAMED_FINDINGS);
+    let more = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "code checked with {} warning(s): {}{more}",
+        diagnostics.len(),
+        named.join("; ")
+    )
 }
 
 impl Platform {
@@ -90,7 +125,7 @@ impl Platform {
     ) -> Result<(AppView, u32)> {
         let validating = OffsetDateTime::now_utc();
         check_app_name(name)?;
-        check_files(&files)?;
+        let checked = check_files(&self.settings.validation, &files)?;
         let now = OffsetDateTime::now_utc();
         let app = App {
             id: ids::app_id(),
@@ -114,7 +149,7 @@ impl Platform {
                 )),
                 other => other,
             })?;
-        self.begin_deploy(&app, rev.number, validating);
+        self.begin_deploy(&app, rev.number, validating, &checked);
         Ok((self.view(app), rev.number))
     }
 
@@ -127,7 +162,7 @@ impl Platform {
     ) -> Result<(AppView, u32)> {
         let validating = OffsetDateTime::now_utc();
         let mut app = self.find_app(caller, app_ref).await?;
-        check_files(&files)?;
+        let checked = check_files(&self.settings.validation, &files)?;
         let sha = files_sha256(&files);
         let current = self.store.revision(&app.id, app.revision).await?;
         if current.is_some_and(|r| r.sha256 == sha) && app.status != Stage::Failed {
@@ -146,7 +181,7 @@ impl Platform {
         app.revision = rev.number;
         app.status = Stage::Stored;
         app.status_message.clear();
-        self.begin_deploy(&app, rev.number, validating);
+        self.begin_deploy(&app, rev.number, validating, &checked);
         Ok((self.view(app), rev.number))
     }
 
@@ -238,7 +273,7 @@ impl Platform {
         app.revision = to;
         app.status = Stage::Stored;
         app.status_message.clear();
-        self.begin_deploy(&app, to, OffsetDateTime::now_utc());
+        self.begin_deploy(&app, to, OffsetDateTime::now_utc(), "code checked");
         Ok((self.view(app), to))
     }
 
@@ -255,8 +290,8 @@ impl Platform {
     }
 
     /// Checks code without storing it, for editors.
-    pub fn validate_code(&self, files: &[AppFile]) -> Vec<gofast_validate::Diagnostic> {
-        diagnose(files)
+    pub fn validate_code(&self, files: &[AppFile]) -> Vec<Diagnostic> {
+        diagnose(&self.settings.validation, files)
     }
 
     /// Notes traffic to an app, so that it is not cleaned up as idle.

@@ -199,13 +199,14 @@ impl Platform {
         app: &App,
         revision: u32,
         validated_at: OffsetDateTime,
+        validation: &str,
     ) {
         self.deploys.begin(&app.id, revision);
         self.deploys.publish(DeployEvent {
             app_id: app.id.clone(),
             revision,
             stage: Stage::Validating,
-            message: "code checked".into(),
+            message: validation.into(),
             time: validated_at,
             output_tail: String::new(),
             url: String::new(),
