@@ -236,7 +236,7 @@ async fn users_cannot_see_update_or_delete_each_others_apps() {
         .split('/')
         .next()
         .unwrap();
-    let crossed = format!("{}/user/{bob_id}/app/{app_id}/", platform.url);
+    let crossed = format!("{}/user/{bob_id}/app/{app_id}/", platform.apps);
     assert_eq!(get(&crossed).await.status(), 404);
 }
 

@@ -19,7 +19,7 @@ async fn deployed_hello_answers_at_its_url_with_docs_through_the_prefix() {
     let url = text(&out.stdout).trim().to_string();
     // stdout is the URL and nothing else, so URL=$(gofast deploy main.py) works.
     assert!(
-        url.starts_with(&format!("{}/user/", platform.url)) && url.ends_with('/'),
+        url.starts_with(&format!("{}/user/", platform.apps)) && url.ends_with('/'),
         "{url}"
     );
     assert_eq!(text(&out.stdout).lines().count(), 1);

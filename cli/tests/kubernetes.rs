@@ -38,6 +38,8 @@ async fn deploy_through_the_cli_runs_on_kubernetes_and_the_reconciler_repairs_dr
             &namespace,
             "--public-url",
             "http://gofast.test",
+            "--apps-url",
+            "http://apps.gofast.test",
         ],
     );
     let ada = platform.user("ada@example.com");
@@ -64,7 +66,7 @@ async fn deploy_through_the_cli_runs_on_kubernetes_and_the_reconciler_repairs_dr
         summary["url"]
             .as_str()
             .unwrap()
-            .starts_with("http://gofast.test/user/"),
+            .starts_with("http://apps.gofast.test/user/"),
         "{summary}"
     );
 

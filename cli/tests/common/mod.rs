@@ -40,7 +40,10 @@ pub fn venv() -> PathBuf {
 }
 
 pub struct Platform {
+    /// The platform's origin: API, gRPC, `/healthz`.
     pub url: String,
+    /// The apps' origin, where the gateway serves `/user/...`.
+    pub apps: String,
     pub data_dir: PathBuf,
     child: Option<Child>,
     pub stderr: mpsc::Receiver<String>,
@@ -80,21 +83,24 @@ impl Platform {
                 }
             }
         });
-        let url = loop {
+        let (url, apps) = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(120))
                 .expect("gofast up did not start");
             if let Some(rest) = line.strip_prefix("gofast is listening on ") {
-                // "URL" or "URL (public URL ...)": the first word is where to connect.
-                break rest
-                    .split_whitespace()
-                    .next()
+                // "URL (... apps at APPS_URL)": the first word is where to connect.
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let apps = rest
+                    .split("apps at ")
+                    .nth(1)
                     .unwrap_or_default()
-                    .to_string();
+                    .trim_end_matches(')');
+                break (url.to_string(), apps.to_string());
             }
         };
         Self {
             url,
+            apps,
             data_dir: data_dir.to_path_buf(),
             child: Some(child),
             stderr: rx,
