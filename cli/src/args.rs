@@ -42,8 +42,10 @@ pub enum Command {
     Signup(Credentials),
     /// Log in and keep the access token for later commands.
     Login(Credentials),
-    /// Forget the access token of this server.
+    /// End this login's session on the server and forget its token.
     Logout,
+    /// Change your password; every other login session ends.
+    Password(PasswordArgs),
     /// Show who you are logged in as.
     Whoami,
     /// Check files offline, like the server does before a deploy.
@@ -113,6 +115,17 @@ pub struct Credentials {
     /// Read the password from standard input instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the current password, then the new one, from standard input
+    /// (one per line) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Also revoke every API token (they keep working otherwise).
+    #[arg(long)]
+    pub revoke_tokens: bool,
 }
 
 #[derive(Debug, Args)]

@@ -112,10 +112,77 @@ pub enum ValidationMode {
 }
 
 fn parse_allowed_module(s: &str) -> Result<String, String> {
+    // Accounts and limits (README "Accounts and limits").
+    /// Whether anyone may make an account (open), or only accounts that
+    /// exist may log in (closed).
+    #[arg(long, env = "GOFAST_SIGNUP", value_enum, default_value_t = SignupMode::Open)]
+    pub signup: SignupMode,
+
+    /// Apps one account may have.
+    #[arg(long, env = "GOFAST_MAX_APPS_PER_USER", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_apps_per_user: u32,
+
+    /// Revisions kept per app; older ones are deleted (never the desired or
+    /// the serving one). Each is at most the checker's upload limit (256 KiB).
+    #[arg(long, env = "GOFAST_KEEP_REVISIONS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_revisions: u32,
+
+    /// Login attempts per minute from one client address (IPv6: one /64).
+    #[arg(long, env = "GOFAST_LOGINS_PER_MINUTE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub logins_per_minute: u32,
+
+    /// Login attempts per minute for one account, from anywhere.
+    #[arg(long, env = "GOFAST_ACCOUNT_LOGINS_PER_MINUTE", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub account_logins_per_minute: u32,
+
+    /// Signups per hour from one client address.
+    #[arg(long, env = "GOFAST_SIGNUPS_PER_HOUR", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub signups_per_hour: u32,
+
     gofast_validate::parse_module_name(s).map_err(|e| e.to_string())
 }
 
 impl Config {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignupMode {
+    /// Anyone who reaches the platform may make an account.
+    Open,
+    /// Signup is refused; existing accounts log in as before.
+    Closed,
+}
+
+impl Config {
+    /// The secret that signs access tokens: `--jwt-secret` if given (and
+    /// strong enough), else the one kept in the data dir.
+    pub fn jwt_secret_bytes(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<Vec<u8>, crate::auth::SecretError> {
+        match &self.jwt_secret {
+            Some(s) => crate::auth::check_flag_secret(s),
+            None => crate::auth::load_or_create_secret(&data_dir.join("jwt-secret")),
+        }
+    }
+
+    /// Signups, login throttling and quotas, for the service layer.
+    pub fn account_settings(&self) -> crate::service::AccountSettings {
+        crate::service::AccountSettings {
+            signup: self.signup,
+            max_apps_per_user: self.max_apps_per_user,
+            keep_revisions: self.keep_revisions,
+            logins_per_minute: self.logins_per_minute,
+            account_logins_per_minute: self.account_logins_per_minute,
+            signups_per_hour: self.signups_per_hour,
+            ..Default::default()
+        }
+    }
+}
+
     /// The checker's policy from `--validation` and `--allow-module`.
     pub fn validation_policy(&self) -> gofast_validate::Policy {
         gofast_validate::Policy {

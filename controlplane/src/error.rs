@@ -23,6 +23,18 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The operator does not allow this (closed signups).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A quota of the account is used up: waiting does not help.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// Too many attempts: try again after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -58,7 +70,23 @@ impl Error {
             Error::AlreadyExists(_) => "already_exists",
             Error::FailedPrecondition(_) => "failed_precondition",
             Error::Unavailable(_) => "unavailable",
+            Error::PermissionDenied(_) => "permission_denied",
+            Error::QuotaExceeded(_) => "quota_exceeded",
+            Error::TooManyRequests { .. } => "too_many_requests",
             Error::Internal(_) => "internal",
+        }
+    }
+}
+
+impl Error {
+    /// Whole seconds to wait, at least one, for `Retry-After` and messages.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::TooManyRequests { retry_after, .. } => {
+                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+                    .map(|s| s.max(1))
+            }
+            _ => None,
         }
     }
 }

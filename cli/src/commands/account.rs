@@ -1,12 +1,14 @@
-//! signup, login, logout, whoami.
+//! signup, login, logout, password, whoami.
 
 use std::io::{IsTerminal, Read};
 
 use gofast_proto::v1 as pb;
 use serde_json::json;
 
+use tonic::metadata::MetadataValue;
+
 use crate::{
-    args::{Credentials, Output},
+    args::{Credentials, Output, PasswordArgs},
     client::Client,
     credentials::{self, Saved},
     error::{CliError, CliResult},
@@ -93,12 +95,114 @@ fn report_login(output: Output, resp: &pb::LoginResponse, what: &str) -> CliResu
     Ok(())
 }
 
-pub fn logout(server: &str) -> CliResult {
+/// Ends the saved login's session on the server, then forgets its token.
+/// The token is forgotten even when the server cannot be reached, and the
+/// error says that the session lives on until it expires.
+pub async fn logout(server: &str) -> CliResult {
     let server = server.trim_end_matches('/');
-    if credentials::forget(server)? {
-        eprintln!("Logged out of {server}.");
-    } else {
+    let Some(saved) = credentials::load(server)? else {
         eprintln!("You were not logged in to {server}.");
+        return Ok(());
+    };
+    let ended = end_session(server, &saved.access_token).await;
+    credentials::forget(server)?;
+    match ended {
+        Ok(()) => {
+            eprintln!("Logged out of {server}; the session has ended on the server.");
+            Ok(())
+        }
+        Err(e) => Err(CliError::new(
+            e.exit,
+            format!(
+                "forgot the saved login, but could not end its session on the server: {}",
+                e.message
+            ),
+        )
+        .hint("the old token stays valid until it expires; to end it, log in and out again once the server is reachable, or change your password")),
+    }
+}
+
+async fn end_session(server: &str, token: &str) -> CliResult {
+    let mut client = Client::anonymous(server).await?;
+    let mut req = tonic::Request::new(pb::LogoutRequest {});
+    let value = MetadataValue::try_from(format!("Bearer {token}"))
+        .map_err(|_| CliError::rejected("the saved token is malformed"))?;
+    req.metadata_mut().insert("authorization", value);
+    match client.auth.logout(req).await {
+        Ok(_) => Ok(()),
+        // Expired, or ended already (another logout, a password change).
+        Err(s) if s.code() == tonic::Code::Unauthenticated => Ok(()),
+        Err(s) => Err(client.fail(s)),
+    }
+}
+
+/// Reads the current and the new password: two lines from stdin, or three
+/// prompts (the new one twice) on a terminal.
+fn read_password_change(args: &PasswordArgs) -> CliResult<(String, String)> {
+    if args.password_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::usage(format!("cannot read the passwords from stdin: {e}")))?;
+        let mut lines = s.lines().map(|l| l.trim_end_matches('\r').to_string());
+        return match (lines.next(), lines.next()) {
+            (Some(current), Some(new)) if !new.is_empty() => Ok((current, new)),
+            _ => Err(CliError::usage(
+                "--password-stdin takes two lines: the current password, then the new one",
+            )),
+        };
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage("no terminal to ask for passwords").hint(
+            "pipe the current and the new password in, one per line, with --password-stdin",
+        ));
+    }
+    let prompt = |p: &str| {
+        rpassword::prompt_password(p)
+            .map_err(|e| CliError::usage(format!("cannot read the password: {e}")))
+    };
+    let current = prompt("Current password: ")?;
+    let new = prompt("New password: ")?;
+    if prompt("New password again: ")? != new {
+        return Err(CliError::usage(
+            "the two new passwords differ; nothing was changed",
+        ));
+    }
+    Ok((current, new))
+}
+
+pub async fn change_password(server: &str, output: Output, args: PasswordArgs) -> CliResult {
+    let (current_password, new_password) = read_password_change(&args)?;
+    let mut client = Client::authenticated(server).await?;
+    let req = client.req(pb::ChangePasswordRequest {
+        current_password,
+        new_password,
+        revoke_api_tokens: args.revoke_tokens,
+    });
+    let resp = client
+        .auth
+        .change_password(req)
+        .await
+        .map_err(|s| client.fail(s))?
+        .into_inner();
+    match output {
+        Output::Json => print_json(&json!({
+            "sessions_ended": resp.sessions_ended,
+            "api_tokens_revoked": resp.api_tokens_revoked,
+        })),
+        Output::Text => {
+            eprintln!(
+                "Password changed; {} other session(s) ended, this one stays logged in.",
+                resp.sessions_ended
+            );
+            if args.revoke_tokens {
+                eprintln!("{} API token(s) revoked.", resp.api_tokens_revoked);
+            } else {
+                eprintln!(
+                    "API tokens keep working: see `gofast token list`, or change it again with --revoke-tokens."
+                );
+            }
+        }
     }
     Ok(())
 }

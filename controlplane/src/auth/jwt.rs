@@ -6,6 +6,10 @@ use time::{Duration, OffsetDateTime};
 pub struct Claims {
     /// The user id.
     pub sub: String,
+    /// The session in the store that this token belongs to; tokens without
+    /// one (made before sessions existed) are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -33,24 +37,33 @@ impl JwtKeys {
         }
     }
 
-    /// A token for `user_id` and when it expires.
-    pub fn issue(&self, user_id: &str) -> Result<(String, OffsetDateTime), String> {
-        let now = OffsetDateTime::now_utc();
-        let expires = now + self.lifetime;
+    /// How long a token (and its session) lasts.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// A token for `user_id`'s session `session_id`, valid until `expires`.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        issued: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<String, String> {
         let claims = Claims {
             sub: user_id.to_string(),
-            iat: now.unix_timestamp(),
+            sid: Some(session_id.to_string()),
+            iat: issued.unix_timestamp(),
             exp: expires.unix_timestamp(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map(|t| (t, expires))
             .map_err(|e| e.to_string())
     }
 
-    /// The user id of a valid, unexpired token.
-    pub fn verify(&self, token: &str) -> Result<String, String> {
+    /// The claims of a valid, unexpired token.
+    pub fn verify(&self, token: &str) -> Result<Claims, String> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|d| d.claims.sub)
+            .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     "your session has expired; log in again".to_string()
@@ -73,16 +86,21 @@ mod tests {
         JwtKeys::new(b"test-secret-test-secret-test-sec", Duration::hours(1))
     }
 
+    fn issue(k: &JwtKeys, user: &str) -> String {
+        let now = OffsetDateTime::now_utc();
+        k.issue(user, "s1", now, now + k.lifetime()).unwrap()
+    }
+
     #[test]
     fn issued_tokens_verify() {
-        let (t, exp) = keys().issue("u1").unwrap();
-        assert_eq!(keys().verify(&t).unwrap(), "u1");
-        assert!(exp > OffsetDateTime::now_utc());
+        let c = keys().verify(&issue(&keys(), "u1")).unwrap();
+        assert_eq!((c.sub.as_str(), c.sid.as_deref()), ("u1", Some("s1")));
+        assert!(c.exp > OffsetDateTime::now_utc().unix_timestamp());
     }
 
     #[test]
     fn wrong_key_is_rejected() {
-        let (t, _) = keys().issue("u1").unwrap();
+        let t = issue(&keys(), "u1");
         let other = JwtKeys::new(b"another-secret-another-secret-00", Duration::hours(1));
         assert!(other.verify(&t).is_err());
     }
@@ -90,7 +108,7 @@ mod tests {
     #[test]
     fn expired_token_is_rejected_with_a_clear_reason() {
         let k = JwtKeys::new(b"test-secret-test-secret-test-sec", Duration::seconds(-60));
-        let (t, _) = k.issue("u1").unwrap();
+        let t = issue(&k, "u1");
         assert_eq!(
             keys().verify(&t).unwrap_err(),
             "your session has expired; log in again"
@@ -108,7 +126,7 @@ mod tests {
 
     #[test]
     fn tampered_claims_are_rejected() {
-        let (t, _) = keys().issue("u1").unwrap();
+        let t = issue(&keys(), "u1");
         let parts: Vec<&str> = t.split('.').collect();
         let exp = OffsetDateTime::now_utc().unix_timestamp() + 3600;
         let forged = encode(format!(r#"{{"sub":"u2","iat":0,"exp":{exp}}}"#).as_bytes());

@@ -1,13 +1,15 @@
-//! Who is calling: passwords (argon2id), access tokens (JWT, HS256) and API
-//! tokens for CI (random secrets of which only a hash is stored).
+//! Who is calling: passwords (argon2id, bounded), access tokens (JWT, HS256,
+//! each naming a session in the store), API tokens for CI (random secrets of
+//! which only a hash is stored), and how often one may try (throttle).
 
 mod jwt;
 mod password;
 mod secret;
+pub mod throttle;
 
 pub use jwt::JwtKeys;
-pub use password::{hash_password, verify_password};
-pub use secret::load_or_create_secret;
+pub use password::{HashError, PasswordHasher};
+pub use secret::{MIN_SECRET_BYTES, SecretError, check_flag_secret, load_or_create_secret};
 
 use sha2::{Digest, Sha256};
 

@@ -1,4 +1,9 @@
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
+
+use axum::extract::ConnectInfo;
 
 use gofast_proto::v1::{self as pb, auth_service_server::AuthService};
 use tonic::{Request, Response, Status};
@@ -8,16 +13,27 @@ use crate::service::Platform;
 
 pub struct AuthApi(pub Arc<Platform>);
 
+/// The client's address, for throttling: the listener records it for every
+/// connection (tonic's own `remote_addr` is set only by tonic's server).
+fn client_ip<T>(req: &Request<T>) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| req.remote_addr())
+        .map(|a| a.ip())
+}
+
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn signup(
         &self,
         req: Request<pb::SignupRequest>,
     ) -> Result<Response<pb::SignupResponse>, Status> {
+        let client = client_ip(&req);
         let r = req.into_inner();
         let user = self
             .0
-            .signup(&r.email, &r.password)
+            .signup(&r.email, &r.password, client)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::SignupResponse {
@@ -29,10 +45,11 @@ impl AuthService for AuthApi {
         &self,
         req: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        let client = client_ip(&req);
         let r = req.into_inner();
         let s = self
             .0
-            .login(&r.email, &r.password)
+            .login(&r.email, &r.password, client)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::LoginResponse {
@@ -40,6 +57,39 @@ impl AuthService for AuthApi {
             token_type: "bearer".into(),
             expires_at: convert::timestamp(s.expires_at),
             user: Some(convert::user(&s.user)),
+        }))
+    }
+
+    async fn logout(
+        &self,
+        req: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        self.0.logout(&c).await.map_err(to_status)?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn change_password(
+        &self,
+        req: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let client = client_ip(&req);
+        let r = req.into_inner();
+        let (sessions_ended, revoked) = self
+            .0
+            .change_password(
+                &c,
+                &r.current_password,
+                &r.new_password,
+                r.revoke_api_tokens,
+                client,
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ChangePasswordResponse {
+            sessions_ended,
+            api_tokens_revoked: revoked as u64,
         }))
     }
 

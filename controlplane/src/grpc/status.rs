@@ -16,12 +16,15 @@ pub fn to_status(e: Error) -> Status {
         Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::FailedPrecondition(_) => Code::FailedPrecondition,
         Error::Unavailable(_) => Code::Unavailable,
+        Error::PermissionDenied(_) => Code::PermissionDenied,
+        Error::QuotaExceeded(_) | Error::TooManyRequests { .. } => Code::ResourceExhausted,
         Error::Internal(_) => Code::Internal,
     };
     if let Error::Internal(why) = &e {
         tracing::error!(error = %why, "internal error");
     }
     let message = e.to_string();
+    let retry_secs = e.retry_after_secs();
     match e {
         // Diagnostics travel as a google.rpc.Status detail, so the CLI and
         // the editor (Connect-ES) can place them on the user's lines.
@@ -39,6 +42,19 @@ pub fn to_status(e: Error) -> Status {
                 }],
             };
             Status::with_details(code, message, rpc_status.encode_to_vec().into())
+        }
+        // A retry hint twice: google.rpc.RetryInfo for clients that read
+        // details, and `retry-after` (seconds) as plain metadata.
+        Error::TooManyRequests { .. } => {
+            use tonic_types::{ErrorDetails, StatusExt};
+            let secs = retry_secs.unwrap_or(1);
+            let mut status = Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(secs))),
+            );
+            status.metadata_mut().insert("retry-after", secs.into());
+            status
         }
         _ => Status::new(code, message),
     }

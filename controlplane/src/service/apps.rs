@@ -126,6 +126,7 @@ impl Platform {
         let validating = OffsetDateTime::now_utc();
         check_app_name(name)?;
         let checked = check_files(&self.settings.validation, &files)?;
+        self.check_app_quota(&caller.user_id).await?;
         let now = OffsetDateTime::now_utc();
         let app = App {
             id: ids::app_id(),
@@ -149,6 +150,7 @@ impl Platform {
                 )),
                 other => other,
             })?;
+        self.enforce_app_quota(&caller.user_id, &app.id).await?;
         self.begin_deploy(&app, rev.number, validating, &checked);
         Ok((self.view(app), rev.number))
     }
@@ -172,6 +174,7 @@ impl Platform {
             .store
             .add_revision(&app.id, &files, &sha, &caller.user_id)
             .await?;
+        self.prune_revisions(&app, rev.number).await;
         self.store
             .set_status(&app.id, Stage::Stored, "", None)
             .await?;
@@ -262,8 +265,8 @@ impl Platform {
         };
         if self.store.revision(&app.id, to).await?.is_none() {
             return Err(Error::NotFound(format!(
-                "{:?} has no revision {to}; it has revisions 1 to {}",
-                app.name, app.revision
+                "{:?} has no revision {to}: it is at revision {}, and only the last {} are kept",
+                app.name, app.revision, self.settings.accounts.keep_revisions
             )));
         }
         self.store.set_desired_revision(&app.id, to).await?;

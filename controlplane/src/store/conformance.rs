@@ -11,7 +11,7 @@ use std::{collections::BTreeSet, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{MongoStore, SqliteStore, Store, StoreError};
+use super::{MongoStore, SessionRecord, SqliteStore, Store, StoreError};
 use crate::model::{ApiToken, App, AppFile, Stage, User};
 
 /// Opens the store under test; every call opens the same data afresh.
@@ -157,6 +157,15 @@ fn token(id: &str, user_id: &str, name: &str, created: OffsetDateTime) -> ApiTok
         name: name.into(),
         created_at: created,
         last_used_at: None,
+    }
+}
+
+fn session(id: &str, user_id: &str, expires: OffsetDateTime) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        user_id: user_id.into(),
+        created_at: at(0),
+        expires_at: expires,
     }
 }
 
@@ -682,6 +691,128 @@ pub async fn reopening_loses_nothing(b: &dyn Backend) {
     assert_eq!(s.app_by_id("app1").await.unwrap().unwrap().revision, 3);
 }
 
+pub async fn sessions_end_on_logout_and_password_change(b: &dyn Backend) {
+    let s = b.open().await;
+    for (id, email) in [("u1", "a@example.com"), ("u2", "b@example.com")] {
+        s.create_user(&user(id, email)).await.unwrap();
+    }
+    let later = now() + time::Duration::hours(1);
+    let (s1, s2, s3) = (
+        session("s1", "u1", later),
+        session("s2", "u1", later),
+        session("s3", "u1", later),
+    );
+    let other = session("o1", "u2", later);
+    for x in [&s1, &s2, &s3, &other] {
+        s.create_session(x).await.unwrap();
+    }
+    let err = s
+        .create_session(&session("s1", "u2", later))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+    assert_eq!(s.session("s1").await.unwrap(), Some(s1.clone()));
+    assert_eq!(s.session("missing").await.unwrap(), None);
+
+    // Logout ends one session, only its user's.
+    assert!(!s.end_session("u2", "s1").await.unwrap());
+    assert!(s.end_session("u1", "s1").await.unwrap());
+    assert!(!s.end_session("u1", "s1").await.unwrap());
+    assert_eq!(s.session("s1").await.unwrap(), None);
+    assert_eq!(s.session("s2").await.unwrap(), Some(s2.clone()));
+
+    // A password change keeps the caller's session and ends the others,
+    // and leaves other users alone.
+    assert_eq!(
+        s.set_password("u1", "new-hash", Some("s2")).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.user_by_id("u1").await.unwrap().unwrap().password_hash,
+        "new-hash"
+    );
+    assert_eq!(s.session("s2").await.unwrap(), Some(s2));
+    assert_eq!(s.session("s3").await.unwrap(), None);
+    assert_eq!(s.session("o1").await.unwrap(), Some(other));
+    // Without a session to keep (an API token changed it), all end.
+    assert_eq!(s.set_password("u1", "newer-hash", None).await.unwrap(), 1);
+    assert_eq!(s.session("s2").await.unwrap(), None);
+    let err = s.set_password("nobody", "h", None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+
+    // Expired sessions of a user go when the user logs in again.
+    s.create_session(&session("old", "u1", at(0)))
+        .await
+        .unwrap();
+    assert!(s.session("old").await.unwrap().is_some());
+    s.create_session(&session("s4", "u1", later)).await.unwrap();
+    assert_eq!(s.session("old").await.unwrap(), None);
+
+    // Sessions outlive a restart (another replica sees them too).
+    let s = b.open().await;
+    assert!(s.session("s4").await.unwrap().is_some());
+}
+
+pub async fn revisions_are_pruned_but_desired_and_live_are_kept(b: &dyn Backend) {
+    let s = b.open().await;
+    s.create_user(&user("u1", "a@example.com")).await.unwrap();
+    s.create_app(&app("app1", "u1", "hello", at(0)), &files("v1"), "sha-1")
+        .await
+        .unwrap();
+    s.create_app(&app("app2", "u1", "other", at(1)), &files("v1"), "sha-1")
+        .await
+        .unwrap();
+    for v in 2..=8 {
+        s.add_revision("app1", &files(&format!("v{v}")), "sha", "u1")
+            .await
+            .unwrap();
+    }
+    // Nothing to prune yet.
+    assert_eq!(s.prune_revisions("app1", 10, &[8]).await.unwrap(), 0);
+    // Keep the newest 3 (6, 7, 8), and 2 (live) whatever its age.
+    assert_eq!(s.prune_revisions("app1", 3, &[8, 2]).await.unwrap(), 4);
+    let mut left = Vec::new();
+    for n in 1..=8 {
+        if s.revision("app1", n).await.unwrap().is_some() {
+            left.push(n);
+        }
+    }
+    assert_eq!(left, vec![2, 6, 7, 8]);
+    // Numbering carries on past pruned revisions.
+    let r9 = s
+        .add_revision("app1", &files("v9"), "sha", "u1")
+        .await
+        .unwrap();
+    assert_eq!(r9.number, 9);
+    // Other apps keep theirs.
+    assert!(s.revision("app2", 1).await.unwrap().is_some());
+    assert_eq!(s.prune_revisions("app2", 1, &[]).await.unwrap(), 0);
+}
+
+pub async fn apps_are_counted_per_user(b: &dyn Backend) {
+    let s = b.open().await;
+    for (id, email) in [("u1", "a@example.com"), ("u2", "b@example.com")] {
+        s.create_user(&user(id, email)).await.unwrap();
+    }
+    assert_eq!(s.count_apps("u1").await.unwrap(), 0);
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        s.create_app(
+            &app(&format!("app{i}"), "u1", name, at(i as i64)),
+            &files("v"),
+            "s",
+        )
+        .await
+        .unwrap();
+    }
+    s.create_app(&app("x", "u2", "a", at(9)), &files("v"), "s")
+        .await
+        .unwrap();
+    assert_eq!(s.count_apps("u1").await.unwrap(), 3);
+    assert_eq!(s.count_apps("u2").await.unwrap(), 1);
+    s.delete_app("app1").await.unwrap();
+    assert_eq!(s.count_apps("u1").await.unwrap(), 2);
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -726,6 +857,9 @@ suite!(
     delete_app_cascades_to_revisions,
     tokens_are_used_and_revoked,
     reopening_loses_nothing,
+    sessions_end_on_logout_and_password_change,
+    revisions_are_pruned_but_desired_and_live_are_kept,
+    apps_are_counted_per_user,
 );
 
 // ---------------------------------------------------------------------------

@@ -14,7 +14,19 @@ use std::{path::Path, sync::Arc};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
+use crate::model::{ApiToken, App, AppFile, Revision, Stage, User, UserId};
+
+/// A login: the access token of a `login` names it, and it is good only while
+/// the store keeps it. Logout ends it; a password change ends the user's others.
+/// Kept in the store, not in memory, so that every control-plane replica on
+/// one store agrees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,6 +60,24 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Replaces the user's password hash and ends every session of the user
+    /// except `keep_session`; returns how many sessions ended. `NotFound`
+    /// when there is no such user.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> StoreResult<u64>;
+
+    /// Records a new session (`AlreadyExists` for a taken id), and forgets the
+    /// user's expired ones so that they do not pile up.
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// The session with this id, unless it was ended (expired ones may still
+    /// be returned: callers compare `expires_at`).
+    async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Ends the user's session of this id; false when there was none.
+    async fn end_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
 
     /// Creates the app and its first revision in one step; `AlreadyExists`
     /// when the user already has an app of that name.
@@ -61,6 +91,10 @@ pub trait Store: Send + Sync + 'static {
         sha256: &str,
         author: &str,
     ) -> StoreResult<Revision>;
+    /// Deletes the app's revisions numbered at or below its highest minus
+    /// `keep`, except those in `protect` (the desired and the live one);
+    /// returns how many went.
+    async fn prune_revisions(&self, app_id: &str, keep: u32, protect: &[u32]) -> StoreResult<u64>;
     /// Makes an existing revision the desired one again.
     async fn set_desired_revision(&self, app_id: &str, number: u32) -> StoreResult<()>;
     /// The user's app with this id or, failing that, this name.
@@ -68,6 +102,8 @@ pub trait Store: Send + Sync + 'static {
     async fn app_by_id(&self, app_id: &str) -> StoreResult<Option<App>>;
     /// The user's apps, newest first.
     async fn list_apps(&self, user_id: &str) -> StoreResult<Vec<App>>;
+    /// How many apps the user has (for the quota).
+    async fn count_apps(&self, user_id: &str) -> StoreResult<u64>;
     /// Every app with a revision, for reconciling runtimes.
     async fn all_apps(&self) -> StoreResult<Vec<App>>;
     async fn revision(&self, app_id: &str, number: u32) -> StoreResult<Option<Revision>>;

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
-use super::{Store, StoreError, StoreResult};
+use super::{SessionRecord, Store, StoreError, StoreResult};
 use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
 
 /// The shape of the documents this version writes.
@@ -65,6 +65,7 @@ const USERS: &str = "users";
 const APPS: &str = "apps";
 const REVISIONS: &str = "revisions";
 const TOKENS: &str = "api_tokens";
+const SESSIONS: &str = "sessions";
 
 /// Whether `store` (the `--store` setting) names a MongoDB deployment.
 pub fn is_mongodb_uri(store: &str) -> bool {
@@ -78,6 +79,7 @@ pub struct MongoStore {
     apps: Collection<AppDoc>,
     revisions: Collection<RevisionDoc>,
     tokens: Collection<TokenDoc>,
+    sessions: Collection<SessionDoc>,
     /// Where it connects, for messages ("127.0.0.1:27017").
     target: Arc<str>,
     selection_timeout: Duration,
@@ -137,6 +139,28 @@ struct TokenDoc {
     last_used_at: Option<DateTime>,
     #[serde(default)]
     schema_version: i32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    user_id: String,
+    created_at: DateTime,
+    expires_at: DateTime,
+    #[serde(default)]
+    schema_version: i32,
+}
+
+impl From<SessionDoc> for SessionRecord {
+    fn from(d: SessionDoc) -> Self {
+        SessionRecord {
+            id: d.id,
+            user_id: d.user_id,
+            created_at: from_dt(d.created_at),
+            expires_at: from_dt(d.expires_at),
+        }
+    }
 }
 
 fn dt(t: OffsetDateTime) -> DateTime {
@@ -242,6 +266,7 @@ impl MongoStore {
             apps: db.collection(APPS),
             revisions: db.collection(REVISIONS),
             tokens: db.collection(TOKENS),
+            sessions: db.collection(SESSIONS),
             db,
             target,
             selection_timeout,
@@ -257,7 +282,7 @@ impl MongoStore {
     }
 
     async fn create_indexes(&self) -> StoreResult<()> {
-        let indexes: [(&str, bson::Document, &str, bool); 6] = [
+        let indexes: [(&str, bson::Document, &str, bool); 7] = [
             (USERS, doc! { "email": 1 }, "email_unique", true),
             (
                 APPS,
@@ -289,6 +314,7 @@ impl MongoStore {
                 "user_created",
                 false,
             ),
+            (SESSIONS, doc! { "user_id": 1 }, "user", false),
         ];
         // One index per command: FerretDB v1 fails a createIndexes that
         // carries several compound indexes.
@@ -571,6 +597,75 @@ impl Store for MongoStore {
         Ok(found.map(User::from))
     }
 
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> StoreResult<u64> {
+        // The password first, then the sessions: a login that slips in
+        // between needs the new password, and a session made before it is
+        // ended by the second step. Should that step fail, the call fails and
+        // can be repeated.
+        let updated = self
+            .users
+            .update_one(
+                doc! { "_id": user_id },
+                doc! { "$set": { "password_hash": password_hash } },
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        if updated.matched_count == 0 {
+            return Err(StoreError::NotFound("user".into()));
+        }
+        let keep = keep_session.unwrap_or_default();
+        let ended = self
+            .sessions
+            .delete_many(doc! { "user_id": user_id, "_id": { "$ne": keep } })
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(ended.deleted_count)
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        self.sessions
+            .delete_many(
+                doc! { "user_id": &session.user_id, "expires_at": { "$lte": DateTime::now() } },
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let d = SessionDoc {
+            id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            created_at: dt(session.created_at),
+            expires_at: dt(session.expires_at),
+            schema_version: SCHEMA_VERSION,
+        };
+        self.sessions
+            .insert_one(d)
+            .await
+            .map_err(|e| self.error_as(e, "session"))?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let found = self
+            .sessions
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(found.map(SessionRecord::from))
+    }
+
+    async fn end_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let deleted = self
+            .sessions
+            .delete_one(doc! { "_id": id, "user_id": user_id })
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(deleted.deleted_count > 0)
+    }
+
     async fn create_app(
         &self,
         app: &App,
@@ -653,6 +748,23 @@ impl Store for MongoStore {
         Ok(rev.into())
     }
 
+    async fn prune_revisions(&self, app_id: &str, keep: u32, protect: &[u32]) -> StoreResult<u64> {
+        let cutoff = self.highest_revision(app_id).await? - i64::from(keep);
+        if cutoff < 1 {
+            return Ok(0);
+        }
+        let protect: Vec<i64> = protect.iter().map(|&n| i64::from(n)).collect();
+        let deleted = self
+            .revisions
+            .delete_many(doc! {
+                "app_id": app_id,
+                "number": { "$lte": cutoff, "$nin": protect },
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(deleted.deleted_count)
+    }
+
     async fn set_desired_revision(&self, app_id: &str, number: u32) -> StoreResult<()> {
         let n = i64::from(number);
         // Revisions are immutable and leave only with their app, so checking
@@ -717,6 +829,13 @@ impl Store for MongoStore {
             .await
             .map_err(|e| self.error(e))?;
         Ok(docs.into_iter().map(App::from).collect())
+    }
+
+    async fn count_apps(&self, user_id: &str) -> StoreResult<u64> {
+        self.apps
+            .count_documents(doc! { "user_id": user_id })
+            .await
+            .map_err(|e| self.error(e))
     }
 
     async fn all_apps(&self) -> StoreResult<Vec<App>> {

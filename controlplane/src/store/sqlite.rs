@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, StoreResult};
+use super::{SessionRecord, Store, StoreError, StoreResult};
 use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
 
 /// Each entry upgrades the schema by one version (`PRAGMA user_version`).
@@ -54,6 +54,15 @@ CREATE INDEX api_tokens_by_user ON api_tokens(user_id);
 "#,
     r#"
 ALTER TABLE revisions ADD COLUMN author TEXT NOT NULL DEFAULT '';
+"#,
+    r#"
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
 "#,
 ];
 
@@ -174,6 +183,15 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
     })
 }
 
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        created_at: from_millis(r.get(2)?),
+        expires_at: from_millis(r.get(3)?),
+    })
+}
+
 fn insert_revision(conn: &Connection, rev: &Revision) -> StoreResult<()> {
     let json =
         serde_json::to_string(&rev.files).map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -232,6 +250,87 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(internal)
+        })
+        .await
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> StoreResult<u64> {
+        let (user_id, hash) = (user_id.to_string(), password_hash.to_string());
+        let keep = keep_session.unwrap_or_default().to_string();
+        self.with(move |c| {
+            // One transaction: no moment where the new password is set and
+            // the old sessions still work, or the other way round.
+            let tx = c.transaction().map_err(internal)?;
+            let n = tx
+                .execute(
+                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                    params![user_id, hash],
+                )
+                .map_err(internal)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("user".into()));
+            }
+            let ended = tx
+                .execute(
+                    "DELETE FROM sessions WHERE user_id = ?1 AND id != ?2",
+                    params![user_id, keep],
+                )
+                .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(ended as u64)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let s = session.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
+                params![s.user_id, millis(OffsetDateTime::now_utc())],
+            )
+            .map_err(internal)?;
+            tx.execute(
+                "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![s.id, s.user_id, millis(s.created_at), millis(s.expires_at)],
+            )
+            .map_err(unique("session"))?;
+            tx.commit().map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT id, user_id, created_at, expires_at FROM sessions WHERE id = ?1",
+                [id],
+                session_from_row,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn end_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let (user_id, id) = (user_id.to_string(), id.to_string());
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2",
+                    [id, user_id],
+                )
+                .map_err(internal)?;
+            Ok(n > 0)
         })
         .await
     }
@@ -324,6 +423,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune_revisions(&self, app_id: &str, keep: u32, protect: &[u32]) -> StoreResult<u64> {
+        let app_id = app_id.to_string();
+        // As JSON, so that one statement takes any number of protected ones.
+        let protect =
+            serde_json::to_string(protect).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM revisions WHERE app_id = ?1
+                     AND number <= (SELECT MAX(number) FROM revisions WHERE app_id = ?1) - ?2
+                     AND number NOT IN (SELECT value FROM json_each(?3))",
+                    params![app_id, keep, protect],
+                )
+                .map_err(internal)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn set_desired_revision(&self, app_id: &str, number: u32) -> StoreResult<()> {
         let app_id = app_id.to_string();
         self.with(move |c| {
@@ -384,6 +502,20 @@ impl Store for SqliteStore {
                 .map_err(internal)?;
             let rows = stmt.query_map([user_id], app_from_row).map_err(internal)?;
             rows.collect::<Result<_, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn count_apps(&self, user_id: &str) -> StoreResult<u64> {
+        let user_id = user_id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM apps WHERE user_id = ?1",
+                [user_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(internal)
         })
         .await
     }

@@ -26,6 +26,8 @@ pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/api/auth/signup", post(auth::signup))
         .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/password", post(auth::change_password))
         .route("/api/auth/me", get(auth::me))
         .route("/api/apps", get(apps::list_apps).post(apps::create_app))
         .route(
@@ -137,6 +139,8 @@ mod tests {
         for (path, method) in [
             ("/api/auth/signup", "post"),
             ("/api/auth/login", "post"),
+            ("/api/auth/logout", "post"),
+            ("/api/auth/password", "post"),
             ("/api/auth/me", "get"),
             ("/api/apps", "get"),
             ("/api/apps", "post"),

@@ -27,6 +27,8 @@ use super::{apps, auth};
     paths(
         auth::signup,
         auth::login,
+        auth::logout,
+        auth::change_password,
         auth::me,
         apps::list_apps,
         apps::create_app,

@@ -64,6 +64,28 @@ pub struct Session {
     pub user: User,
 }
 
+/// What `POST /api/auth/password` takes.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordChange {
+    #[schema(format = Password)]
+    pub current_password: String,
+    /// At least 8 characters.
+    #[schema(format = Password)]
+    pub new_password: String,
+    /// Also revoke every API token of the account (they stay valid otherwise).
+    #[serde(default)]
+    pub revoke_api_tokens: bool,
+}
+
+/// The password was changed: every other session has ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// Other login sessions that were ended.
+    pub sessions_ended: u64,
+    /// API tokens that were revoked.
+    pub api_tokens_revoked: u64,
+}
+
 /// One file of an app.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct File {
@@ -224,6 +246,12 @@ pub enum ErrorCode {
     AlreadyExists,
     /// 412.
     FailedPrecondition,
+    /// 403: the operator does not allow this (closed signups).
+    PermissionDenied,
+    /// 403: a quota of the account (apps per user) is used up.
+    QuotaExceeded,
+    /// 429: too many attempts; the `Retry-After` header says when to try again.
+    TooManyRequests,
     /// 503: try again later.
     Unavailable,
     /// 500.
@@ -289,6 +317,12 @@ mod tests {
             Error::AlreadyExists(String::new()),
             Error::FailedPrecondition(String::new()),
             Error::Unavailable(String::new()),
+            Error::PermissionDenied(String::new()),
+            Error::QuotaExceeded(String::new()),
+            Error::TooManyRequests {
+                message: String::new(),
+                retry_after: std::time::Duration::from_secs(1),
+            },
             Error::Internal(String::new()),
         ];
         for e in all {
