@@ -49,7 +49,7 @@ async fn deployed_hello_answers_at_its_url_with_docs_through_the_prefix() {
     let root = get_json(&url).await;
     assert_eq!(root["message"], "Hello from gofast!");
     assert_eq!(get_json(&format!("{url}health")).await["status"], "ok");
-    let prefix = url.trim_start_matches(&platform.url).trim_end_matches('/');
+    let prefix = url.trim_start_matches(&platform.apps).trim_end_matches('/');
     let docs = get(&format!("{url}docs")).await.text().await.unwrap();
     assert!(
         docs.contains(&format!("{prefix}/openapi.json")),
@@ -147,26 +147,30 @@ async fn restart_brings_every_app_back_at_the_same_url() {
     let url = ada.deploy(&[&app], "keep");
     assert_eq!(get_json(&url).await["message"], "still here");
 
-    // The runner names its port in the app's output.
-    let logs = text(&ada.run(&["logs", "keep"]).stdout);
-    let port: u16 = logs
-        .lines()
-        .find_map(|l| l.split(" on 127.0.0.1:").nth(1))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in the app's output:\n{logs}"));
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    // The app serves on a socket made by its own uid; its processes are that uid's.
+    let socket = app_socket(&data.join("apps")).expect("the app's socket");
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&socket).unwrap());
+    let own_uid = uid != nix::unistd::getuid().as_raw();
+    if own_uid {
+        assert!(
+            processes_of(uid) > 0,
+            "no process runs as the app's uid {uid}"
+        );
+    }
 
     let addr = platform.addr();
     assert!(
         platform.stop().success(),
         "gofast up did not stop cleanly on SIGTERM"
     );
-    // Every app process stopped with it: nothing answers on the app's port.
+    // Every app process stopped with it.
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "the app outlived gofast up"
+        std::os::unix::net::UnixStream::connect(&socket).is_err(),
+        "the app still answers on its socket"
     );
+    if own_uid {
+        assert_eq!(processes_of(uid), 0, "the app outlived gofast up");
+    }
 
     let _again = Platform::start_in(&data, &addr, &[]);
     let mut answered = false;
@@ -288,4 +292,36 @@ async fn json_output_is_one_event_per_line_then_a_summary() {
     assert_eq!(last["revision"], 1);
     assert!(last["app_id"].is_string());
     assert_eq!(get(last["url"].as_str().unwrap()).await.status(), 200);
+}
+
+/// The first Unix socket below `dir`.
+fn app_socket(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let t = entry.file_type().ok()?;
+        if t.is_socket() {
+            return Some(entry.path());
+        }
+        if t.is_dir()
+            && let Some(found) = app_socket(&entry.path())
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// How many processes run as `uid`.
+fn processes_of(uid: u32) -> usize {
+    let needle = format!("Uid:\t{uid}\t");
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("status"))
+                        .is_ok_and(|s| s.contains(&needle))
+                })
+                .count()
+        })
+        .unwrap_or(0)
 }
