@@ -65,6 +65,8 @@ async fn health_and_reflection_answer_on_the_same_port() {
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_web_over_http1_reaches_the_same_service() {
     let platform = Platform::start();
+    // ValidateCode needs a signed-in caller, like every AppService call.
+    let token = platform.user("web@example.com").saved_token();
     let request = pb::ValidateCodeRequest {
         files: vec![pb::File {
             name: "helpers.py".into(),
@@ -85,6 +87,7 @@ async fn grpc_web_over_http1_reaches_the_same_service() {
         ))
         .header("content-type", "application/grpc-web+proto")
         .header("x-grpc-web", "1")
+        .header("authorization", format!("Bearer {token}"))
         .body(body)
         .send()
         .await

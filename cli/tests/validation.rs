@@ -107,3 +107,113 @@ async fn advisory_reports_in_the_validating_event_and_deploys() {
     let err = client.create_app(req).await.expect_err("refused");
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
 }
+
+fn validate_request(
+    files: Vec<pb::File>,
+    token: Option<&str>,
+) -> tonic::Request<pb::ValidateCodeRequest> {
+    let mut req = tonic::Request::new(pb::ValidateCodeRequest { files });
+    if let Some(token) = token {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    req
+}
+
+fn main_file(content: &str) -> pb::File {
+    pb::File {
+        name: "main.py".into(),
+        content: content.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_code_needs_a_token() {
+    let platform = Platform::start();
+    let mut client = platform.apps_client().await;
+    for token in [None, Some("not-a-token")] {
+        let err = client
+            .validate_code(validate_request(vec![main_file(USES_OS)], token))
+            .await
+            .expect_err("refused without a valid token");
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    }
+    let token = platform.user("ada@example.com").saved_token();
+    let answer = client
+        .validate_code(validate_request(vec![main_file(USES_OS)], Some(&token)))
+        .await
+        .expect("checked")
+        .into_inner();
+    assert!(!answer.ok);
+    assert!(
+        answer.diagnostics.iter().any(|d| d.code == "GF303"),
+        "{answer:?}"
+    );
+}
+
+/// An app at the size limits: two 100 KiB modules of ordinary code.
+fn heavy_app() -> Vec<pb::File> {
+    let module: String = (0..1700)
+        .map(|i| format!("def f{i}(x: int) -> int:\n    return x * {i} + len(str(x))\n\n"))
+        .collect();
+    assert!(module.len() < 100 * 1024);
+    vec![
+        main_file("from fastapi import FastAPI\nimport a\nimport b\napp = FastAPI()\n"),
+        pb::File {
+            name: "a.py".into(),
+            content: module.clone(),
+        },
+        pb::File {
+            name: "b.py".into(),
+            content: module,
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_answers_while_validate_code_is_flooded() {
+    let platform = Platform::start();
+    let token = platform.user("ada@example.com").saved_token();
+    let files = heavy_app();
+    let channel = platform.channel().await;
+    let flood: Vec<_> = (0..12)
+        .map(|_| {
+            let mut client = pb::app_service_client::AppServiceClient::new(channel.clone());
+            let (files, token) = (files.clone(), token.clone());
+            tokio::spawn(async move {
+                for _ in 0..2 {
+                    let answer = client
+                        .validate_code(validate_request(files.clone(), Some(&token)))
+                        .await
+                        .expect("checked")
+                        .into_inner();
+                    assert!(answer.ok, "{answer:?}");
+                }
+            })
+        })
+        .collect();
+    let healthz = format!("{}/healthz", platform.url);
+    let http = reqwest::Client::new();
+    let mut worst = std::time::Duration::ZERO;
+    let mut probes = 0;
+    while flood.iter().any(|t| !t.is_finished()) {
+        let start = std::time::Instant::now();
+        let resp = http.get(&healthz).send().await.expect("healthz");
+        assert_eq!(resp.status(), 200);
+        worst = worst.max(start.elapsed());
+        probes += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for task in flood {
+        task.await.expect("flood task");
+    }
+    eprintln!("/healthz: {probes} probes during the flood, slowest {worst:?}");
+    assert!(
+        probes >= 5,
+        "the flood ended too soon to measure ({probes} probes)"
+    );
+    assert!(
+        worst < std::time::Duration::from_millis(750),
+        "/healthz took {worst:?} while ValidateCode was flooded"
+    );
+}

@@ -121,7 +121,7 @@ fn imports_app(stmt: &Stmt, ctx: &FileCtx) -> bool {
     };
     let level = s.level.as_ref().map_or(0, |l| l.to_u32());
     let module = s.module.as_deref().unwrap_or("");
-    let local = level > 0 || ctx.local_modules.iter().any(|m| m == module);
+    let local = level > 0 || ctx.local_modules.contains(module);
     local
         && s.names
             .iter()

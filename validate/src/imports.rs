@@ -1,6 +1,6 @@
 //! Import statements: what each binds, and whether it is allowed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rustpython_parser::ast::{Expr, Ranged, Stmt, StmtImport, StmtImportFrom};
 
@@ -31,17 +31,17 @@ const MAX_DEPTH: u32 = 200;
 
 /// Every name bound by an allowed import anywhere in the file (imports inside
 /// functions included: attribute checks treat the file as one namespace).
-pub(crate) fn collect(body: &[Stmt], local_modules: &[String]) -> Bindings {
+pub(crate) fn collect(body: &[Stmt], local_modules: &HashSet<String>) -> Bindings {
     let mut bindings = Bindings::new();
     collect_into(body, local_modules, &mut bindings, 0);
     bindings
 }
 
-fn is_local(name: &str, local_modules: &[String]) -> bool {
-    local_modules.iter().any(|m| m == name)
+fn is_local(name: &str, local_modules: &HashSet<String>) -> bool {
+    local_modules.contains(name)
 }
 
-fn collect_into(body: &[Stmt], local: &[String], bindings: &mut Bindings, depth: u32) {
+fn collect_into(body: &[Stmt], local: &HashSet<String>, bindings: &mut Bindings, depth: u32) {
     if depth > MAX_DEPTH {
         return;
     }

@@ -8,7 +8,7 @@
 //! stable code, listed in [`CODES`].
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 mod app_check;
 mod diagnostic;
@@ -119,8 +119,7 @@ fn check_all(files: &[SourceFile<'_>], limits: &Limits, policy: &Policy) -> Vec<
             let stem = file.name.strip_suffix(".py")?;
             checked
                 .local_modules
-                .iter()
-                .any(|m| m == stem)
+                .contains(stem)
                 .then_some((stem, bindings))
         })
         .collect();
@@ -184,7 +183,7 @@ pub(crate) struct FileCtx<'a> {
     pub(crate) name: &'a str,
     pub(crate) index: &'a LineIndex<'a>,
     /// Modules the app's own files provide.
-    pub(crate) local_modules: &'a [String],
+    pub(crate) local_modules: &'a HashSet<String>,
     /// What this file's imports bind.
     pub(crate) bindings: &'a imports::Bindings,
     /// What each of the app's own modules binds, by module name.

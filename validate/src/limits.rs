@@ -1,6 +1,8 @@
 //! Limits on what may be submitted, and the per-file checks that come before
 //! any parsing: names, sizes, encoding.
 
+use std::collections::HashSet;
+
 use crate::diagnostic::{Diagnostic, WHOLE_FILE};
 use crate::modules;
 use crate::position::{LineIndex, position_in_prefix};
@@ -62,8 +64,9 @@ pub(crate) struct Checked<'a> {
     /// `.py` files to parse, in submission order.
     pub(crate) python: Vec<PythonFile<'a>>,
     /// Module names the app's own files provide (`greetings` for
-    /// `greetings.py`), for resolving imports.
-    pub(crate) local_modules: Vec<String>,
+    /// `greetings.py`), for resolving imports. A set: lookups must not grow
+    /// with the number of files.
+    pub(crate) local_modules: HashSet<String>,
     /// main.py was submitted but has no code; the app check is skipped.
     pub(crate) entry_empty: bool,
 }
@@ -81,7 +84,7 @@ pub(crate) fn check_files<'a>(
 ) -> Checked<'a> {
     let mut checked = Checked {
         python: Vec::new(),
-        local_modules: Vec::new(),
+        local_modules: HashSet::new(),
         entry_empty: false,
     };
     if !files.iter().any(|f| f.name == ENTRY_FILE) {
@@ -90,7 +93,10 @@ pub(crate) fn check_files<'a>(
                 .hint("add a main.py that creates the app: `from fastapi import FastAPI` then `app = FastAPI()`"),
         );
     }
-    if files.len() > limits.max_files {
+    // Counts and sizes come first and cost one pass: a request of many
+    // thousands of tiny files ends here, before any per-file work.
+    let too_many = files.len() > limits.max_files;
+    if too_many {
         out.push(
             Diagnostic::error(
                 "GF002",
@@ -121,11 +127,15 @@ pub(crate) fn check_files<'a>(
             .hint("keep large data out of the code; generate sample data in a loop instead"),
         );
     }
+    if too_many {
+        // Nothing else is worth reporting (or computing) until the count is fixed.
+        return checked;
+    }
 
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(files.len());
     let mut parse_budget = limits.max_total_bytes;
     for file in files {
-        if seen.contains(&file.name) {
+        if !seen.insert(file.name) {
             out.push(Diagnostic::error(
                 "GF006",
                 file.name,
@@ -134,7 +144,6 @@ pub(crate) fn check_files<'a>(
             ));
             continue;
         }
-        seen.push(file.name);
         let is_python = check_name(file.name, limits, out);
         let Some(text) = check_content(file, limits, out) else {
             continue;
@@ -150,7 +159,7 @@ pub(crate) fn check_files<'a>(
             continue;
         }
         if let Some(stem) = local_module_name(file.name) {
-            checked.local_modules.push(stem.to_string());
+            checked.local_modules.insert(stem.to_string());
         }
         if text.len() <= parse_budget {
             parse_budget -= text.len();

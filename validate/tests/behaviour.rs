@@ -439,9 +439,14 @@ fn sizes_and_counts() {
             content: b"x = 1\n",
         },
     ];
+    // Too many files: the count and total size are reported, and nothing
+    // per file is checked until the count is right.
     let d = validate_with(&files, &limits);
     let got: Vec<(&str, &str)> = d.iter().map(|d| (d.file.as_str(), d.code)).collect();
-    assert_eq!(got, [("", "GF002"), ("", "GF004"), ("b.py", "GF003")]);
+    assert_eq!(got, [("", "GF002"), ("", "GF004")]);
+    let d = validate_with(&files[..2], &limits);
+    let got: Vec<(&str, &str)> = d.iter().map(|d| (d.file.as_str(), d.code)).collect();
+    assert_eq!(got, [("", "GF004"), ("b.py", "GF003")]);
 }
 
 #[test]

@@ -1,7 +1,16 @@
 //! Apps: create, update, read, delete. Code is validated before anything is
 //! stored; a stored revision is handed to the deploy machinery.
 
-use std::{collections::HashMap, sync::Mutex, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
+
+use tokio::sync::Semaphore;
 
 use gofast_validate::{
     Diagnostic, Limits, Policy, SourceFile, is_deployable, validate_with_policy,
@@ -63,12 +72,42 @@ fn diagnose(policy: &Policy, files: &[AppFile]) -> Vec<Diagnostic> {
 
 /// Refuses code with errors; otherwise returns the message of the deploy's
 /// VALIDATING event, which names what advisory mode let through.
-fn check_files(policy: &Policy, files: &[AppFile]) -> Result<String> {
-    let diagnostics = diagnose(policy, files);
+fn verdict(diagnostics: Vec<Diagnostic>) -> Result<String> {
     if !is_deployable(&diagnostics) {
         return Err(Error::InvalidCode(diagnostics));
     }
     Ok(validating_message(&diagnostics))
+}
+
+/// Bounds the code checks running at once. A check is CPU work (up to about
+/// a second for the largest allowed app), so it runs on a blocking thread,
+/// never on the async workers that serve /healthz and the gateway; and a
+/// flood of checks queues here instead of taking every core.
+pub(super) struct CheckSlots {
+    running: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// Checks waiting for a slot beyond which new ones are turned away.
+const MAX_WAITING_CHECKS: usize = 256;
+
+impl Default for CheckSlots {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            running: Arc::new(Semaphore::new(cpus)),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Decrements the waiting count however the wait ends (a dropped request too).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Most findings named in a VALIDATING event; the rest are counted.
@@ -104,6 +143,43 @@ fn validating_message(diagnostics: &[Diagnostic]) -> String {
 }
 
 impl Platform {
+    /// What the validator says of these files, on a blocking thread and at
+    /// most one check per core at a time. The files are handed back.
+    async fn diagnose(&self, files: Vec<AppFile>) -> Result<(Vec<AppFile>, Vec<Diagnostic>)> {
+        let slots = &self.checks;
+        let waiting = Waiting(&slots.waiting);
+        if slots.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING_CHECKS {
+            return Err(Error::TooManyRequests {
+                message: "the code checker is busy; try again in a moment".into(),
+                retry_after: std::time::Duration::from_secs(1),
+            });
+        }
+        let permit = slots
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unavailable("the platform is shutting down".into()))?;
+        drop(waiting);
+        let policy = self.settings.validation.clone();
+        // The permit moves into the task: if the caller goes away, the check
+        // still holds its slot until it is done.
+        tokio::task::spawn_blocking(move || {
+            let diagnostics = diagnose(&policy, &files);
+            drop(permit);
+            (files, diagnostics)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the code check did not finish: {e}")))
+    }
+
+    /// Checks files before they are stored: refused code is an error;
+    /// otherwise the files come back with the VALIDATING event's message.
+    async fn check_files(&self, files: Vec<AppFile>) -> Result<(Vec<AppFile>, String)> {
+        let (files, diagnostics) = self.diagnose(files).await?;
+        Ok((files, verdict(diagnostics)?))
+    }
+
     fn view(&self, app: App) -> AppView {
         let url = self.app_url(&app.user_id, &app.id);
         AppView { app, url }
@@ -125,7 +201,7 @@ impl Platform {
     ) -> Result<(AppView, u32)> {
         let validating = OffsetDateTime::now_utc();
         check_app_name(name)?;
-        let checked = check_files(&self.settings.validation, &files)?;
+        let (files, checked) = self.check_files(files).await?;
         self.check_app_quota(&caller.user_id).await?;
         let now = OffsetDateTime::now_utc();
         let app = App {
@@ -164,7 +240,7 @@ impl Platform {
     ) -> Result<(AppView, u32)> {
         let validating = OffsetDateTime::now_utc();
         let mut app = self.find_app(caller, app_ref).await?;
-        let checked = check_files(&self.settings.validation, &files)?;
+        let (files, checked) = self.check_files(files).await?;
         let sha = files_sha256(&files);
         let current = self.store.revision(&app.id, app.revision).await?;
         if current.is_some_and(|r| r.sha256 == sha) && app.status != Stage::Failed {
@@ -292,9 +368,14 @@ impl Platform {
         Ok(self.runtime.logs(&app.id, tail, follow).await)
     }
 
-    /// Checks code without storing it, for editors.
-    pub fn validate_code(&self, files: &[AppFile]) -> Vec<Diagnostic> {
-        diagnose(&self.settings.validation, files)
+    /// Checks code without storing it, for editors. Only for signed-in
+    /// callers: each check costs CPU time.
+    pub async fn validate_code(
+        &self,
+        _caller: &Caller,
+        files: Vec<AppFile>,
+    ) -> Result<Vec<Diagnostic>> {
+        Ok(self.diagnose(files).await?.1)
     }
 
     /// Notes traffic to an app, so that it is not cleaned up as idle.
