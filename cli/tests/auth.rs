@@ -98,9 +98,27 @@ async fn forged_expired_and_alg_none_tokens_are_refused() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
+    let sid = claims_of(&ada.saved_token())["sid"]
+        .as_str()
+        .expect("the access token names its session")
+        .to_string();
 
     let valid = sign(
+        serde_json::json!({"sub": user_id, "sid": sid, "iat": now, "exp": now + 600}),
+        secret.as_bytes(),
+    );
+    // Signed with the server's secret, but naming no session, or one that
+    // does not exist, or another user's: refused (the secret alone is not enough).
+    let no_session = sign(
         serde_json::json!({"sub": user_id, "iat": now, "exp": now + 600}),
+        secret.as_bytes(),
+    );
+    let made_up_session = sign(
+        serde_json::json!({"sub": user_id, "sid": "0123456789abcdef", "iat": now, "exp": now + 600}),
+        secret.as_bytes(),
+    );
+    let someone_else = sign(
+        serde_json::json!({"sub": "someoneelse", "sid": sid, "iat": now, "exp": now + 600}),
         secret.as_bytes(),
     );
     let expired = sign(
@@ -135,6 +153,9 @@ async fn forged_expired_and_alg_none_tokens_are_refused() {
         ("expired", expired),
         ("wrong key", wrong_key),
         ("alg none", none),
+        ("no session", no_session),
+        ("made-up session", made_up_session),
+        ("another user's session", someone_else),
         ("garbage", "abc".into()),
         ("revoked-looking api token", "gf_0000".into()),
     ] {
@@ -166,6 +187,16 @@ async fn forged_expired_and_alg_none_tokens_are_refused() {
     let mut apps = platform.apps_client().await;
     let err = apps.list_apps(pb::ListAppsRequest {}).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
+}
+
+/// The claims of a JWT, unchecked.
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 #[tokio::test(flavor = "multi_thread")]
