@@ -555,40 +555,82 @@ async fn a_login_flood_is_throttled_and_memory_stays_flat() {
     assert!(by_account >= 1, "{by_account} refused for the account");
 }
 
+async fn signup_from(
+    platform: &Platform,
+    from: &str,
+    forwarded_for: Option<&str>,
+    email: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = http_from(from)
+        .post(format!("{}/api/auth/signup", platform.url))
+        .json(&json!({"email": email, "password": PASSWORD}));
+    if let Some(f) = forwarded_for {
+        req = req.header("x-forwarded-for", f);
+    }
+    let resp = req.send().await.expect("request");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn signups_from_one_address_are_limited() {
     let tmp = tempfile::tempdir().unwrap();
     let platform = Platform::start_in(
         &tmp.path().join("d"),
         "127.0.0.1:0",
-        &["--signups-per-hour", "3"],
+        &["--signups-per-hour", "3", "--trusted-proxy", "127.0.0.5"],
     );
-    let http = http_from("127.0.0.3");
     for i in 0..3 {
-        let (status, _, body) = post(
-            &http,
-            format!("{}/api/auth/signup", platform.url),
-            None,
-            json!({"email": format!("s{i}@example.com"), "password": PASSWORD}),
+        let (status, _, body) =
+            signup_from(&platform, "127.0.0.3", None, &format!("s{i}@example.com")).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, headers, body) = signup_from(&platform, "127.0.0.3", None, "s9@example.com").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "too_many_requests");
+    assert!(headers.contains_key("retry-after"));
+    // A made-up X-Forwarded-For from a client that is no trusted proxy
+    // changes nothing.
+    let (status, _, _) = signup_from(
+        &platform,
+        "127.0.0.3",
+        Some("198.51.100.77"),
+        "s9@example.com",
+    )
+    .await;
+    assert_eq!(status, 429);
+    // Another address is not affected.
+    let (status, _, body) = signup_from(&platform, "127.0.0.4", None, "s9@example.com").await;
+    assert_eq!(status, 201, "{body}");
+
+    // Behind the trusted proxy, each forwarded client has its own limit.
+    for i in 0..3 {
+        let (status, _, body) = signup_from(
+            &platform,
+            "127.0.0.5",
+            Some("198.51.100.1"),
+            &format!("p{i}@example.com"),
         )
         .await;
         assert_eq!(status, 201, "{body}");
     }
-    let (status, headers, body) = post(
-        &http,
-        format!("{}/api/auth/signup", platform.url),
-        None,
-        json!({"email": "s9@example.com", "password": PASSWORD}),
+    let (status, _, _) = signup_from(
+        &platform,
+        "127.0.0.5",
+        Some("6.6.6.6, 198.51.100.1"),
+        "p8@example.com",
     )
     .await;
-    assert_eq!(status, 429, "{body}");
-    assert!(headers.contains_key("retry-after"));
-    // Another address is not affected.
-    let (status, _, body) = post(
-        &http_from("127.0.0.4"),
-        format!("{}/api/auth/signup", platform.url),
-        None,
-        json!({"email": "s9@example.com", "password": PASSWORD}),
+    assert_eq!(
+        status, 429,
+        "the client put an address in front of the proxy's"
+    );
+    let (status, _, body) = signup_from(
+        &platform,
+        "127.0.0.5",
+        Some("198.51.100.2"),
+        "p9@example.com",
     )
     .await;
     assert_eq!(status, 201, "{body}");

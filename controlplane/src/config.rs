@@ -91,27 +91,6 @@ pub struct Config {
     )]
     pub allow_modules: Vec<String>,
 
-    #[command(flatten)]
-    pub kube: crate::config_kube::KubeConfig,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeKind {
-    /// One local process per app behind the built-in gateway.
-    Local,
-    /// Kubernetes objects per app, routed by Traefik.
-    Kubernetes,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ValidationMode {
-    /// Refuse code that breaks a sandbox rule.
-    Strict,
-    /// Report it in the deploy's VALIDATING event and deploy anyway.
-    Advisory,
-}
-
-fn parse_allowed_module(s: &str) -> Result<String, String> {
     // Accounts and limits (README "Accounts and limits").
     /// Whether anyone may make an account (open), or only accounts that
     /// exist may log in (closed).
@@ -144,10 +123,26 @@ fn parse_allowed_module(s: &str) -> Result<String, String> {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub signups_per_hour: u32,
 
-    gofast_validate::parse_module_name(s).map_err(|e| e.to_string())
+    /// A reverse proxy (address or CIDR) whose X-Forwarded-For names the
+    /// client, for the per-address limits; repeatable (GOFAST_TRUSTED_PROXIES
+    /// takes a comma-separated list). Set it when a proxy such as Traefik
+    /// fronts the control plane, or every user shares the proxy's limit.
+    #[arg(long = "trusted-proxy", env = "GOFAST_TRUSTED_PROXIES", value_name = "CIDR",
+          value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    #[command(flatten)]
+    pub kube: crate::config_kube::KubeConfig,
 }
 
-impl Config {
+/// `10.42.0.0/16`, `fd00::/8`, or one address.
+fn parse_trusted_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address or CIDR; write e.g. 10.42.0.0/16"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SignupMode {
     /// Anyone who reaches the platform may make an account.
@@ -178,11 +173,33 @@ impl Config {
             logins_per_minute: self.logins_per_minute,
             account_logins_per_minute: self.account_logins_per_minute,
             signups_per_hour: self.signups_per_hour,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..Default::default()
         }
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// One local process per app behind the built-in gateway.
+    Local,
+    /// Kubernetes objects per app, routed by Traefik.
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidationMode {
+    /// Refuse code that breaks a sandbox rule.
+    Strict,
+    /// Report it in the deploy's VALIDATING event and deploy anyway.
+    Advisory,
+}
+
+fn parse_allowed_module(s: &str) -> Result<String, String> {
+    gofast_validate::parse_module_name(s).map_err(|e| e.to_string())
+}
+
+impl Config {
     /// The checker's policy from `--validation` and `--allow-module`.
     pub fn validation_policy(&self) -> gofast_validate::Policy {
         gofast_validate::Policy {

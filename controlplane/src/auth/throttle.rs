@@ -92,6 +92,31 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     }
 }
 
+/// The address of the client behind `peer`. A peer in `trusted` (a reverse
+/// proxy such as Traefik) forwards for someone else: then the client is the
+/// rightmost `X-Forwarded-For` entry that is not itself a trusted proxy, as
+/// entries left of that are whatever the client chose to send.
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops = forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(|entry| entry.trim().parse::<IpAddr>().ok());
+    let mut client = peer;
+    for hop in hops.rev() {
+        // Something that is no address: nothing left of it can be trusted.
+        let Some(ip) = hop else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
 /// The key of a client address: IPv4 as is, IPv6 by its /64 (one host
 /// usually has a whole /64 to pick addresses from).
 pub fn address_key(ip: IpAddr) -> IpAddr {
@@ -160,6 +185,45 @@ mod tests {
         }
         assert!(t.check(&99).is_err());
         assert_eq!(t.len(), 10);
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.42.0.0/16".parse().unwrap()];
+        // A client that is not a proxy cannot claim another address.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["1.2.3.4"], &trusted),
+            ip("203.0.113.9")
+        );
+        // Behind the proxy: the rightmost untrusted hop, whatever the client
+        // put in front of it.
+        assert_eq!(
+            client_address(ip("10.42.0.7"), &["1.2.3.4, 198.51.100.5"], &trusted),
+            ip("198.51.100.5")
+        );
+        assert_eq!(
+            client_address(
+                ip("10.42.0.7"),
+                &["1.2.3.4", "198.51.100.5, 10.42.1.1"],
+                &trusted
+            ),
+            ip("198.51.100.5")
+        );
+        // Garbage stops the walk; no header at all leaves the proxy's address.
+        assert_eq!(
+            client_address(ip("10.42.0.7"), &["1.2.3.4, junk, 10.42.1.1"], &trusted),
+            ip("10.42.1.1")
+        );
+        assert_eq!(
+            client_address(ip("10.42.0.7"), &[], &trusted),
+            ip("10.42.0.7")
+        );
+        // Nothing trusted (the default): the peer, always.
+        assert_eq!(
+            client_address(ip("10.42.0.7"), &["198.51.100.5"], &[]),
+            ip("10.42.0.7")
+        );
     }
 
     #[test]

@@ -13,14 +13,25 @@ use crate::service::Platform;
 
 pub struct AuthApi(pub Arc<Platform>);
 
-/// The client's address, for throttling: the listener records it for every
-/// connection (tonic's own `remote_addr` is set only by tonic's server).
-fn client_ip<T>(req: &Request<T>) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
-        .or_else(|| req.remote_addr())
-        .map(|a| a.ip())
+impl AuthApi {
+    /// The client's address, for throttling: the listener records the peer
+    /// of every connection (tonic's own `remote_addr` is set only by tonic's
+    /// server); behind a trusted proxy, X-Forwarded-For says who it is.
+    fn client_ip<T>(&self, req: &Request<T>) -> Option<IpAddr> {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .or_else(|| req.remote_addr())
+            .map(|a| a.ip());
+        let forwarded: Vec<&str> = req
+            .metadata()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        self.0.client_address(peer, &forwarded)
+    }
 }
 
 #[tonic::async_trait]
@@ -29,7 +40,7 @@ impl AuthService for AuthApi {
         &self,
         req: Request<pb::SignupRequest>,
     ) -> Result<Response<pb::SignupResponse>, Status> {
-        let client = client_ip(&req);
+        let client = self.client_ip(&req);
         let r = req.into_inner();
         let user = self
             .0
@@ -45,7 +56,7 @@ impl AuthService for AuthApi {
         &self,
         req: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
-        let client = client_ip(&req);
+        let client = self.client_ip(&req);
         let r = req.into_inner();
         let s = self
             .0
@@ -74,7 +85,7 @@ impl AuthService for AuthApi {
         req: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let c = caller(&self.0, &req).await.map_err(to_status)?;
-        let client = client_ip(&req);
+        let client = self.client_ip(&req);
         let r = req.into_inner();
         let (sessions_ended, revoked) = self
             .0

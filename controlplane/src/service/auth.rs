@@ -48,6 +48,8 @@ pub struct AccountSettings {
     pub hash_concurrency: usize,
     /// How long a login waits for a hashing slot before it is told to retry.
     pub hash_wait: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for AccountSettings {
@@ -62,6 +64,7 @@ impl Default for AccountSettings {
             signups_per_hour: 30,
             hash_concurrency: 2,
             hash_wait: Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -122,6 +125,13 @@ fn check_new_password(password: &str) -> Result<()> {
 impl Platform {
     fn accounts_settings(&self) -> &AccountSettings {
         &self.settings.accounts
+    }
+
+    /// The client's address for throttling: the connection's peer, or what a
+    /// trusted reverse proxy says it forwards for (see `throttle::client_address`).
+    pub fn client_address(&self, peer: Option<IpAddr>, forwarded_for: &[&str]) -> Option<IpAddr> {
+        let trusted = &self.accounts_settings().trusted_proxies;
+        peer.map(|p| auth::throttle::client_address(p, forwarded_for, trusted))
     }
 
     /// Makes an account. `client` is the caller's address, for the per-address limit.

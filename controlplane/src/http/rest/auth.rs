@@ -19,20 +19,29 @@ use super::{
 };
 use crate::http::HttpState;
 
-/// The client's address as the listener saw it (for throttling); `None` when
-/// the router runs without one, as in unit tests.
+/// The client's address (for throttling): the peer the listener saw or,
+/// behind a trusted proxy, the one X-Forwarded-For names; `None` when the
+/// router runs without a listener, as in unit tests.
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<HttpState> for ClientIp {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Ok(ClientIp(state.platform.client_address(peer, &forwarded)))
     }
 }
 
