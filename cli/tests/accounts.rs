@@ -434,7 +434,7 @@ fn pid_of(data_dir: &std::path::Path) -> u32 {
             .collect();
         if args.first().is_some_and(|a| a == GOFAST)
             && args.get(1).is_some_and(|a| a == "up")
-            && args.iter().any(|a| *a == want)
+            && args.contains(&want)
         {
             return pid;
         }
