@@ -6,15 +6,22 @@ This file is self-contained (the control plane embeds it verbatim) and is run as
 
 Configuration comes only from environment variables:
 
-    PORT               required, TCP port to listen on (1-65535)
+    GOFAST_UDS         absolute path of a Unix socket to serve on instead of TCP (the
+                       local runtime: the app has no network of its own, and only the
+                       platform's gateway can reach the socket)
+    PORT               TCP port to listen on (1-65535); required without GOFAST_UDS
     GOFAST_HOST        address to bind (default 127.0.0.1; Kubernetes uses 0.0.0.0)
     GOFAST_ROOT_PATH   URL prefix the app is published under, stripped by the proxy
                        (default ""; e.g. /user/u1abc/app/a2xyz, no trailing slash)
     GOFAST_APP_DIR     directory holding the app's files (default: current directory)
     GOFAST_ENTRY       entry module name (default main, i.e. main.py)
     GOFAST_FORWARDED_ALLOW_IPS
-                       optional; addresses trusted for X-Forwarded-For/-Proto
-                       (default: 127.0.0.1,::1 on a loopback bind, * otherwise)
+                       optional, TCP only; addresses trusted for X-Forwarded-For/-Proto.
+                       Default: none on a loopback bind (any local process could
+                       connect and claim any client), * on another bind (in a cluster
+                       the NetworkPolicy lets only the ingress proxy in). On a Unix
+                       socket the headers are always trusted: only the gateway, which
+                       replaces them, connects there.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 the user's code failed to load
 (traceback or one-line error on stderr), 2 invalid runner configuration,
@@ -71,9 +78,19 @@ def _on_stop_signal(signum, frame) -> None:
 
 
 class Settings:
-    def __init__(self, port: int, host: str, root_path: str, app_dir: str, entry: str, forwarded_allow_ips: str):
+    def __init__(
+        self,
+        port: int | None,
+        host: str,
+        root_path: str,
+        app_dir: str,
+        entry: str,
+        forwarded_allow_ips: str,
+        uds: str | None = None,
+    ):
         self.port = port
         self.host = host
+        self.uds = uds
         self.root_path = root_path
         self.app_dir = app_dir
         self.entry = entry
@@ -81,12 +98,20 @@ class Settings:
 
 
 def read_settings(env: dict[str, str]) -> Settings:
-    raw_port = env.get("PORT", "").strip()
-    if not raw_port:
-        _fail(EXIT_CONFIG_ERROR, "PORT is not set; set PORT to the TCP port to listen on (e.g. PORT=8000)")
-    if not raw_port.isdigit() or not 1 <= int(raw_port) <= 65535:
-        _fail(EXIT_CONFIG_ERROR, f"PORT={raw_port!r} is not a valid port; use a number from 1 to 65535")
-    port = int(raw_port)
+    uds = env.get("GOFAST_UDS", "").strip() or None
+    port = None
+    if uds is not None:
+        if not os.path.isabs(uds):
+            _fail(EXIT_CONFIG_ERROR, f"GOFAST_UDS={uds!r} must be an absolute path (e.g. /run/gofast/app.sock)")
+        if not os.path.isdir(os.path.dirname(uds)):
+            _fail(EXIT_CONFIG_ERROR, f"GOFAST_UDS={uds!r}: its directory does not exist")
+    else:
+        raw_port = env.get("PORT", "").strip()
+        if not raw_port:
+            _fail(EXIT_CONFIG_ERROR, "PORT is not set; set PORT to the TCP port to listen on (e.g. PORT=8000)")
+        if not raw_port.isdigit() or not 1 <= int(raw_port) <= 65535:
+            _fail(EXIT_CONFIG_ERROR, f"PORT={raw_port!r} is not a valid port; use a number from 1 to 65535")
+        port = int(raw_port)
 
     host = env.get("GOFAST_HOST", "").strip() or "127.0.0.1"
 
@@ -108,13 +133,19 @@ def read_settings(env: dict[str, str]) -> Settings:
         _fail(EXIT_CONFIG_ERROR, f"GOFAST_ENTRY={entry!r} is not a Python module name (e.g. main)")
 
     forwarded = env.get("GOFAST_FORWARDED_ALLOW_IPS", "").strip()
-    if not forwarded:
-        # Locally the gateway connects from loopback. In a cluster the only peer
-        # allowed in (by NetworkPolicy) is the ingress proxy, so trust it.
+    if uds is not None:
+        # uvicorn sees no client address on a Unix socket, so only "*" trusts the
+        # gateway there. With "*" it takes the first X-Forwarded-For entry: the
+        # gateway replaces the header rather than appending to it.
+        forwarded = "*"
+    elif not forwarded:
+        # On loopback any process of the machine may connect and claim any client:
+        # trust no one. In a cluster the only peer allowed in (by NetworkPolicy) is
+        # the ingress proxy, so trust it.
         loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
-        forwarded = "127.0.0.1,::1" if loopback else "*"
+        forwarded = "" if loopback else "*"
 
-    return Settings(port, host, root_path, app_dir, entry, forwarded)
+    return Settings(port, host, root_path, app_dir, entry, forwarded, uds)
 
 
 def _entry_display(entry: str) -> str:
@@ -226,13 +257,14 @@ def ensure_health(app) -> bool:
 def serve(app, settings: Settings, entry_file: str) -> NoReturn:
     import uvicorn
 
+    where_tcp = {} if settings.uds is not None else {"host": settings.host, "port": settings.port}
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
+        uds=settings.uds,
+        **where_tcp,
         root_path=settings.root_path,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         access_log=True,  # uvicorn's default log config sends access lines to stdout
         log_level="info",
         use_colors=False,
@@ -245,7 +277,8 @@ def serve(app, settings: Settings, entry_file: str) -> NoReturn:
     server = _server = uvicorn.Server(config)
 
     where = f" at root path {settings.root_path}" if settings.root_path else ""
-    print(f"{PREFIX}: serving app from {entry_file} on {settings.host}:{settings.port}{where}", flush=True)
+    on = f"unix socket {settings.uds}" if settings.uds is not None else f"{settings.host}:{settings.port}"
+    print(f"{PREFIX}: serving app from {entry_file} on {on}{where}", flush=True)
 
     # uvicorn exits non-zero by itself when the port cannot be bound or the app's
     # startup (lifespan) fails; it logs the reason to stderr.

@@ -1,7 +1,10 @@
 //! Isolation and limits of the embedded runtime, end to end: attack apps try
 //! to read the platform's secrets and other apps' code; bad apps (a memory
 //! hog, an import-time loop, a crash) fail with the right reason while a
-//! neighbour keeps answering; a crash-looping app is retried with backoff.
+//! neighbour keeps answering; a crash-looping app is retried with backoff;
+//! a hostile app finds no network, no way to make namespaces and no file
+//! descriptor of the platform's; a flood of output stays bounded; without
+//! bubblewrap `gofast up` refuses to start unless told `--sandbox none`.
 //!
 //! The validator refuses the attack code, as it should; but it is a guide,
 //! not the boundary. To prove the runtime contains what a validator might
@@ -251,11 +254,10 @@ async fn attack_apps_get_nothing_of_the_platform_or_other_apps() {
         keys,
         [
             "GOFAST_APP_DIR",
-            "GOFAST_HOST",
             "GOFAST_ROOT_PATH",
+            "GOFAST_UDS",
             "LANG",
             "PATH",
-            "PORT",
             // bwrap's --chdir sets it.
             "PWD",
             "PYTHONDONTWRITEBYTECODE",
@@ -394,11 +396,16 @@ async fn bad_apps_fail_with_their_reason_while_a_neighbour_keeps_answering() {
 
 /// What `gofast up` says before it listens, with these flags.
 fn start_report(data_dir: &Path, flags: &[&str]) -> String {
+    start_report_with(data_dir, flags, &[])
+}
+
+fn start_report_with(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> String {
     use std::io::BufRead;
     let mut child = std::process::Command::new(GOFAST)
         .args(["up", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(flags)
+        .envs(env.iter().copied())
         .env("GOFAST_VENV", venv())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -491,4 +498,428 @@ async fn a_crash_looping_app_is_restarted_with_backoff() {
         text(&out.stdout)
     );
     assert_ne!(get(&url).await.status(), 200, "it never came up");
+}
+
+// --- the box around each app: network, seccomp, fds, output ---------------
+
+/// `gofast up` started by hand, for what `Platform` does not offer: a file
+/// descriptor inherited from a careless parent, environment, and its pid.
+struct Up {
+    child: std::process::Child,
+    url: String,
+    _lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Up {
+    /// Starts `gofast up` through `sh`, which first opens `fd7` (if given)
+    /// as fd 7 without close-on-exec, as a careless parent process would.
+    fn start(data_dir: &Path, flags: &[&str], fd7: Option<&Path>) -> Self {
+        use std::io::BufRead;
+        let script = match fd7 {
+            Some(_) => r#"exec 7<"$GOFAST_TEST_FD7"; exec "$@""#,
+            None => r#"exec "$@""#,
+        };
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", script, "sh", GOFAST, "up", "--addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--reconcile-seconds", "1", "--validation", "advisory"])
+            .args(flags)
+            .env("GOFAST_VENV", venv())
+            .env("GOFAST_LOG", "gofast_controlplane=debug,warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(f) = fd7 {
+            cmd.env("GOFAST_TEST_FD7", f);
+        }
+        let mut child = cmd.spawn().expect("start gofast up");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                eprintln!("[gofast up] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let url = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(120))
+                .expect("gofast up did not start");
+            if let Some(rest) = line.strip_prefix("gofast is listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        Self {
+            child,
+            url,
+            _lines: rx,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    fn user(&self, email: &str) -> User {
+        let user = User {
+            server: self.url.clone(),
+            config: tempfile::tempdir().unwrap(),
+            token: None,
+        };
+        let out = user.run_stdin(
+            &["signup", "--email", email, "--password-stdin"],
+            "password123\n",
+        );
+        assert!(out.status.success(), "signup: {}", text(&out.stderr));
+        user
+    }
+
+    /// The control plane's peak resident memory so far, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+/// Everything an app might try to get out of its box.
+const BOX_ATTACK: &str = r#"
+import ctypes
+import os
+import platform
+import socket
+import stat
+import subprocess
+import threading
+
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+held = []
+
+
+@app.get("/tcp")
+def tcp():
+    rows = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            rows += f.read().splitlines()[1:]
+    return rows
+
+
+@app.get("/connect")
+def connect(host: str, port: int):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return "connected"
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+
+
+@app.get("/unix")
+def unix(path: str):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        s.sendall(b"GET /health HTTP/1.0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
+        return "connected: " + s.recv(200).decode("latin-1")
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+    finally:
+        s.close()
+
+
+@app.get("/listen")
+def listen():
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    s.listen()
+    held.append(s)
+    return s.getsockname()[1]
+
+
+@app.get("/who")
+def who(request: Request):
+    return {"client": request.client.host if request.client else None}
+
+
+@app.get("/fds")
+def fds():
+    found = {}
+    for fd in range(3, 1024):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        what = [os.readlink(f"/proc/self/fd/{fd}")]
+        try:
+            if stat.S_ISREG(st.st_mode):
+                what.append(os.pread(fd, 4096, 0).decode("latin-1"))
+            elif stat.S_ISDIR(st.st_mode):
+                what.append(",".join(os.listdir(f"/proc/self/fd/{fd}")))
+        except OSError as e:
+            what.append(type(e).__name__)
+        found[fd] = what
+    return found
+
+
+KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine(), -1)
+
+
+@app.get("/syscalls")
+def syscalls():
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def call(f, *args):
+        ctypes.set_errno(0)
+        return [f(*args), ctypes.get_errno()]
+
+    out = {
+        "unshare -Ur": subprocess.run(["unshare", "-Ur", "true"], capture_output=True, text=True).returncode,
+        "unshare(CLONE_NEWUSER)": call(libc.unshare, 0x10000000),
+        "unshare(CLONE_NEWNET)": call(libc.unshare, 0x40000000),
+        "clone3": call(libc.syscall, 435, None, 0),
+        "mount": call(libc.mount, b"none", b"/tmp", b"tmpfs", 0, None),
+        "ptrace": call(libc.ptrace, 0, 0, None, None),
+        "keyctl": call(libc.syscall, KEYCTL, 0, 0, 0, 0, 0),
+    }
+    # What an ordinary app does still works: threads, a child process.
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join()
+    out["subprocess"] = subprocess.run(["true"]).returncode
+    return out
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_app_has_no_network_no_namespaces_and_no_fd_of_the_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A root-only file the process that starts the platform has open, as fd 7.
+    let secret_file = tmp.path().join("root-only");
+    let secret = format!("inherited-secret-{}", std::process::id());
+    std::fs::write(&secret_file, &secret).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let data = tmp.path().join("data");
+    let up = Up::start(&data, &[], Some(&secret_file));
+    let health = get_json(&format!("{}/healthz", up.url)).await;
+    let iso = &health["isolation"];
+    assert!(
+        iso["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&"net".into()),
+        "{iso}"
+    );
+    assert!(
+        iso["seccomp"]["denied"].to_string().contains("unshare"),
+        "{iso}"
+    );
+
+    let ada = up.user("ada@example.com");
+    let victim = ada.deploy(
+        &[&write_app(tmp.path(), "victim", &hello_main("victim"))],
+        "victim",
+    );
+    let mallory = up.user("mallory@example.com");
+    let url = mallory.deploy(&[&write_app(tmp.path(), "box", BOX_ATTACK)], "box");
+
+    // No host listener is visible: not the platform's port, nothing at all.
+    let tcp = get_json(&format!("{url}tcp")).await;
+    assert_eq!(
+        tcp,
+        serde_json::json!([]),
+        "the app sees sockets of the host"
+    );
+
+    // No connection out: not to the platform, not off the machine.
+    let port = up.port();
+    for (host, port) in [("127.0.0.1", port), ("192.0.2.1", 80)] {
+        let said = get_json(&format!("{url}connect?host={host}&port={port}")).await;
+        let said = said.as_str().unwrap();
+        assert!(
+            said.starts_with("ConnectionRefusedError") || said.contains("unreachable"),
+            "{host}:{port}: {said}"
+        );
+    }
+    // Not to another app: its socket is not in this app's world.
+    let victim_id = victim.trim_end_matches('/').rsplit('/').next().unwrap();
+    let victim_socket = std::fs::read_dir(data.join("apps/.run"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(victim_id)
+        })
+        .expect("the victim's run dir")
+        .join("app.sock");
+    assert!(victim_socket.exists());
+    let said = get_json(&format!("{url}unix?path={}", victim_socket.display())).await;
+    assert!(
+        said.as_str().unwrap().starts_with("FileNotFoundError"),
+        "{said}"
+    );
+    // What it listens on is not reachable from the host.
+    let listening = get_json(&format!("{url}listen")).await.as_u64().unwrap() as u16;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", listening)).is_err(),
+        "the app's port {listening} is reachable from the host"
+    );
+    // A client's forged X-Forwarded-For does not reach the app.
+    let who: serde_json::Value = reqwest::Client::new()
+        .get(format!("{url}who"))
+        .header("X-Forwarded-For", "6.6.6.6")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["client"], "127.0.0.1", "{who}");
+
+    // No namespaces, no mounts, no tracing, no keyrings; threads still work.
+    let calls = get_json(&format!("{url}syscalls")).await;
+    let (eperm, enosys) = (1, 38);
+    assert_ne!(calls["unshare -Ur"], 0, "{calls}");
+    for name in [
+        "unshare(CLONE_NEWUSER)",
+        "unshare(CLONE_NEWNET)",
+        "mount",
+        "ptrace",
+        "keyctl",
+    ] {
+        assert_eq!(
+            calls[name],
+            serde_json::json!([-1, eperm]),
+            "{name}: {calls}"
+        );
+    }
+    assert_eq!(calls["clone3"], serde_json::json!([-1, enosys]), "{calls}");
+    assert_eq!(calls["subprocess"], 0, "{calls}");
+
+    // No file descriptor of the platform's: not the inherited fd 7, not the
+    // directories and filters bwrap was handed.
+    let fds = get_json(&format!("{url}fds")).await;
+    for (fd, what) in fds.as_object().unwrap() {
+        let link = what[0].as_str().unwrap();
+        assert!(
+            !link.starts_with('/') || link == "/dev/null",
+            "fd {fd} is open on {what}"
+        );
+        assert!(!what.to_string().contains(&secret), "fd {fd}: {what}");
+    }
+}
+
+const FLOOD: &str = r#"
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/flood")
+def flood(mib: int):
+    chunk = "x" * (1 << 20)
+    for _ in range(mib):
+        print(chunk, end="")
+    print()
+    print("flood done", flush=True)
+    return "ok"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_output_costs_the_platform_little_and_is_marked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = Up::start(&tmp.path().join("data"), &[], None);
+    let ada = up.user("ada@example.com");
+    let url = ada.deploy(&[&write_app(tmp.path(), "flood", FLOOD)], "flood");
+    let before = up.peak_rss_kib();
+    let mib = 128;
+    let resp = reqwest::Client::new()
+        .get(format!("{url}flood?mib={mib}"))
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The app has written everything; wait until the platform has read it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let logs = loop {
+        let out = ada.run(&["logs", "flood"]);
+        let logs = text(&out.stdout);
+        if logs.contains("flood done") || Instant::now() > deadline {
+            break logs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let after = up.peak_rss_kib();
+    let growth_mib = (after.saturating_sub(before)) as f64 / 1024.0;
+    eprintln!(
+        "control plane peak RSS: {before} KiB before, {after} KiB after {mib} MiB of output: +{growth_mib:.1} MiB"
+    );
+    let dropped = (mib << 20) - 8 * 1024;
+    assert!(
+        logs.contains(&format!("[line cut: {dropped} bytes dropped]")),
+        "no cut marker in the logs"
+    );
+    assert!(logs.contains("flood done"));
+    assert!(
+        growth_mib < 48.0,
+        "the control plane grew by {growth_mib:.1} MiB for {mib} MiB of output"
+    );
+}
+
+#[test]
+fn without_bubblewrap_up_refuses_to_start_and_says_how_to_fix_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A machine without bwrap, and one where bwrap does not work.
+    for bwrap in [tmp.path().join("no-bwrap"), PathBuf::from("/bin/false")] {
+        let out = std::process::Command::new(GOFAST)
+            .args(["up", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path().join("data"))
+            .env("GOFAST_VENV", venv())
+            .env("GOFAST_BWRAP", &bwrap)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run gofast up");
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{}: {stderr}", bwrap.display());
+        assert!(!stderr.contains("gofast is listening"), "{stderr}");
+        for fix in [
+            "apt-get install bubblewrap",
+            "scripts/deps.sh",
+            "--sandbox none",
+        ] {
+            assert!(stderr.contains(fix), "no {fix:?} in: {stderr}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_sandbox_none_it_starts_without_bubblewrap_and_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let no_bwrap = tmp.path().join("no-bwrap");
+    let said = start_report_with(
+        &tmp.path().join("data"),
+        &["--sandbox", "none"],
+        &[("GOFAST_BWRAP", no_bwrap.to_str().unwrap())],
+    );
+    assert!(said.contains("Apps run in plain processes"), "{said}");
+    assert!(
+        said.contains("WARNING:   - no filesystem, process or network isolation"),
+        "{said}"
+    );
 }

@@ -64,8 +64,10 @@ pub struct Config {
     #[arg(long, env = "GOFAST_APP_CPU", default_value = "250m")]
     pub app_cpu: CpuQuantity,
 
-    /// How local apps are confined: bubblewrap namespaces when they work here
-    /// (auto), always (bwrap: refuse to start without), or not at all (none).
+    /// How local apps are confined: in bubblewrap (auto, the default, and
+    /// bwrap: `gofast up` refuses to start where bubblewrap does not work), or
+    /// not at all (none: plain processes, no namespaces, no seccomp filter).
+    /// GOFAST_BWRAP names the bwrap binary when it is not on PATH.
     #[arg(long, env = "GOFAST_SANDBOX", value_enum, default_value_t = SandboxMode::Auto)]
     pub sandbox: SandboxMode,
 
@@ -214,9 +216,9 @@ impl Config {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SandboxMode {
-    /// Bubblewrap when it works on this machine, otherwise none (said loudly).
+    /// Bubblewrap, or refuse to start (the same as bwrap; kept for scripts).
     Auto,
-    /// Bubblewrap or refuse to start.
+    /// Bubblewrap, or refuse to start.
     Bwrap,
     /// Plain processes: a scrubbed environment and limits only.
     None,

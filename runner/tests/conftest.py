@@ -1,13 +1,16 @@
-"""Helpers that run the real runner (a real uvicorn process) on a loopback port."""
+"""Helpers that run the real runner (a real uvicorn process) on a loopback port or a Unix socket."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.error
@@ -81,10 +84,25 @@ class Response:
         return json.loads(self.body)
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket, as the platform's gateway speaks to an app."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
 class RunningApp:
-    def __init__(self, proc: subprocess.Popen, port: int, out_path: Path, err_path: Path):
+    def __init__(self, proc: subprocess.Popen, port: int | None, out_path: Path, err_path: Path, uds: Path | None = None):
         self.proc = proc
         self.port = port
+        self.uds = uds
         self.base = f"http://127.0.0.1:{port}"
         self._out_path = out_path
         self._err_path = err_path
@@ -103,6 +121,14 @@ class RunningApp:
         if body is not None:
             data = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
+        if self.uds is not None:
+            conn = UnixHTTPConnection(str(self.uds), timeout)
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                return Response(resp.status, resp.headers, resp.read())
+            finally:
+                conn.close()
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with _opener.open(req, timeout=timeout) as resp:
@@ -122,10 +148,9 @@ class RunningApp:
                     f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
                 )
             try:
-                with urllib.request.urlopen(self.base + path, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if self.request("GET", path, timeout=1).status == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, FileNotFoundError):
                 pass
             time.sleep(0.05)
         raise AssertionError(f"runner not ready after {START_TIMEOUT}s\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}")
@@ -145,14 +170,26 @@ class RunningApp:
 def start_runner(tmp_path):
     """start_runner(app_dir, **env) -> RunningApp, already answering GET /health."""
     started: list[RunningApp] = []
+    socket_dirs: list[Path] = []
 
-    def start(app_dir: Path | None = None, cwd: Path | None = None, wait: bool = True, **env: str) -> RunningApp:
-        port = free_port()
-        overrides: dict[str, str | None] = {"PORT": str(port)}
+    def start(
+        app_dir: Path | None = None, cwd: Path | None = None, wait: bool = True, uds: bool = False, **env: str
+    ) -> RunningApp:
+        n = len(started)
+        socket_path = None
+        if uds:
+            # A short path: a Unix socket address holds at most 107 bytes.
+            socket_dir = Path(tempfile.mkdtemp(prefix="gofast-test-"))
+            socket_dirs.append(socket_dir)
+            socket_path = socket_dir / "app.sock"
+            overrides: dict[str, str | None] = {"GOFAST_UDS": str(socket_path)}
+            port = None
+        else:
+            port = free_port()
+            overrides = {"PORT": str(port)}
         if app_dir is not None:
             overrides["GOFAST_APP_DIR"] = str(app_dir)
         overrides.update(env)
-        n = len(started)
         out_path = tmp_path / f"runner{n}.stdout"
         err_path = tmp_path / f"runner{n}.stderr"
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -164,7 +201,7 @@ def start_runner(tmp_path):
                 stderr=err,
                 stdin=subprocess.DEVNULL,
             )
-        app = RunningApp(proc, port, out_path, err_path)
+        app = RunningApp(proc, port, out_path, err_path, socket_path)
         started.append(app)
         if wait:
             app.wait_ready()
@@ -173,3 +210,5 @@ def start_runner(tmp_path):
     yield start
     for app in started:
         app.kill()
+    for d in socket_dirs:
+        shutil.rmtree(d, ignore_errors=True)

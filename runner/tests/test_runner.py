@@ -149,8 +149,9 @@ def test_root_path_behind_a_prefix_stripping_proxy(start_runner, tmp_path):
             """
         },
     )
-    # A trailing slash in the setting is tolerated.
-    app = start_runner(app_dir, GOFAST_ROOT_PATH=ROOT + "/")
+    # A trailing slash in the setting is tolerated. On the platform's Unix socket,
+    # as locally, the forwarded headers of the gateway are trusted.
+    app = start_runner(app_dir, uds=True, GOFAST_ROOT_PATH=ROOT + "/")
 
     # The proxy strips the prefix, so requests arrive without it.
     docs = app.get("/docs")
@@ -183,6 +184,56 @@ def test_root_path_behind_a_prefix_stripping_proxy(start_runner, tmp_path):
     assert app.get(f"{ROOT}/items/5").status == 404
 
     assert f"at root path {ROOT}" in app.stdout.splitlines()[0]
+
+
+CLIENT_APP = """
+    from fastapi import FastAPI, Request
+
+    app = FastAPI()
+
+    @app.get("/who")
+    def who(request: Request):
+        return {"client": request.client and request.client.host, "scheme": request.url.scheme}
+"""
+
+
+def test_on_a_unix_socket_the_gateways_forwarded_headers_are_trusted(start_runner, tmp_path):
+    app_dir = write_files(tmp_path / "app", {"main.py": CLIENT_APP})
+    # No PORT: the socket is all it serves on.
+    app = start_runner(app_dir, uds=True, PORT=None)
+    assert app.uds.is_socket()
+    assert "on unix socket " in app.stdout.splitlines()[0]
+    resp = app.get("/who", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert resp.json() == {"client": "203.0.113.7", "scheme": "https"}
+    # Without the headers, there is no client address on a Unix socket.
+    assert app.get("/who").json() == {"client": None, "scheme": "http"}
+
+
+def test_on_loopback_tcp_forwarded_headers_are_not_trusted(start_runner, tmp_path):
+    # Any local process can connect to a loopback port: it must not be able to
+    # claim another client's address or scheme.
+    app_dir = write_files(tmp_path / "app", {"main.py": CLIENT_APP})
+    app = start_runner(app_dir)
+    resp = app.get("/who", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert resp.json() == {"client": "127.0.0.1", "scheme": "http"}
+
+
+def test_an_operator_may_trust_a_proxy_on_tcp(start_runner, tmp_path):
+    app_dir = write_files(tmp_path / "app", {"main.py": CLIENT_APP})
+    app = start_runner(app_dir, GOFAST_FORWARDED_ALLOW_IPS="127.0.0.1")
+    resp = app.get("/who", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert resp.json()["client"] == "203.0.113.7"
+
+
+@pytest.mark.parametrize(
+    ("uds", "expected"),
+    [("app.sock", "must be an absolute path"), ("/nonexistent/gofast/app.sock", "its directory does not exist")],
+)
+def test_invalid_socket_path_exits_2(basic_app, uds, expected):
+    result = run_to_exit(runner_env(GOFAST_UDS=uds, GOFAST_APP_DIR=str(basic_app)))
+    assert result.returncode == 2
+    assert result.stderr.startswith("gofast runner: error: GOFAST_UDS")
+    assert expected in result.stderr
 
 
 def test_multi_file_app(start_runner, tmp_path):

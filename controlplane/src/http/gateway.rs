@@ -1,5 +1,5 @@
 //! The embedded shape's router to apps: `/user/{user_id}/app/{app_id}/...`
-//! is forwarded, prefix stripped, to the app's loopback port. Bodies stream
+//! is forwarded, prefix stripped, to the app's Unix socket. Bodies stream
 //! both ways; nothing is buffered.
 
 use std::net::SocketAddr;
@@ -7,28 +7,25 @@ use std::net::SocketAddr;
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, Uri, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use hyperlocal::UnixConnector;
 
 use super::{HttpState, error_response};
 use crate::error::Error;
 
 #[derive(Clone)]
 pub struct Gateway {
-    client: Client<HttpConnector, Body>,
+    /// To the apps' Unix sockets, pooled per socket.
+    client: Client<UnixConnector, Body>,
 }
 
 impl Gateway {
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
         Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: Client::builder(TokioExecutor::new()).build(UnixConnector),
         }
     }
 }
@@ -79,12 +76,7 @@ pub async fn proxy(
         Some(q) => format!("{tail}?{q}"),
         None => tail.to_string(),
     };
-    let Ok(target) = Uri::builder()
-        .scheme("http")
-        .authority(upstream.to_string())
-        .path_and_query(path_and_query)
-        .build()
-    else {
+    let Ok(target) = crate::runtime::local::app_uri(&upstream, &path_and_query) else {
         return error_response(&Error::InvalidArgument("malformed request path".into()));
     };
     *req.uri_mut() = target;

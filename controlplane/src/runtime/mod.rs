@@ -4,7 +4,7 @@
 pub mod kubernetes;
 pub mod local;
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 
@@ -72,8 +72,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// How many apps serve right now.
     async fn running_apps(&self) -> usize;
 
-    /// For the built-in gateway: where the app of this user listens.
-    fn upstream(&self, _user_id: &str, _app_id: &str) -> Option<SocketAddr> {
+    /// For the built-in gateway: the Unix socket the app of this user serves
+    /// HTTP on (see `local::app_uri`).
+    fn upstream(&self, _user_id: &str, _app_id: &str) -> Option<PathBuf> {
         None
     }
 

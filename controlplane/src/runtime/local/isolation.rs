@@ -8,7 +8,9 @@ use super::{
     PythonEnv,
     cgroup::{self, Cgroups, Controller},
     limits::{Limits, MAX_FILE_SIZE, MAX_OPEN_FILES, MAX_TASKS},
+    output::{MAX_KEPT, MAX_LINE},
     sandbox::Sandbox,
+    seccomp::Filters,
 };
 use crate::{
     config::{CgroupMode, SandboxMode},
@@ -33,16 +35,12 @@ impl Isolation {
         limits: Limits,
         env: &PythonEnv,
     ) -> Result<Self, RuntimeError> {
+        // Fail closed: apps run unsandboxed only when the operator says so.
         let (sandbox, no_sandbox) = match sandbox {
             SandboxMode::None => (None, Some("turned off (--sandbox none)".to_string())),
-            mode => match Sandbox::detect(env).await {
+            SandboxMode::Auto | SandboxMode::Bwrap => match Sandbox::detect(env).await {
                 Ok(s) => (Some(s), None),
-                Err(why) if mode == SandboxMode::Bwrap => {
-                    return Err(RuntimeError::Unavailable(format!(
-                        "--sandbox bwrap: {why}; install bubblewrap or use --sandbox auto"
-                    )));
-                }
-                Err(why) => (None, Some(why)),
+                Err(why) => return Err(RuntimeError::Unavailable(no_sandbox_message(&why))),
             },
         };
         let (cgroups, cgroup_notes) = match cgroups {
@@ -93,8 +91,9 @@ impl Isolation {
         let mut m = vec![];
         if let Some(why) = &self.no_sandbox {
             m.push(format!(
-                "no filesystem or process isolation ({why}): apps can read whatever this \
-                 user can, including the data dir and other apps' files"
+                "no filesystem, process or network isolation and no seccomp filter ({why}): \
+                 apps can read whatever this user can, including the data dir and other apps' \
+                 files, and open any connection"
             ));
         } else if !self.per_app_uid() && self.root {
             m.push("apps run as root inside their sandbox".into());
@@ -119,9 +118,13 @@ impl Isolation {
         let l = &self.limits;
         let confinement: &str = match &self.sandbox {
             Some(s) if s.per_app_uid => {
-                "bubblewrap (own mount, PID, IPC and UTS namespaces; host network) as a uid per app"
+                "bubblewrap (own mount, PID, IPC, UTS and network namespaces: loopback only; \
+                 seccomp filter) as a uid per app"
             }
-            Some(_) => "bubblewrap (own mount, PID, IPC, UTS and user namespaces; host network)",
+            Some(_) => {
+                "bubblewrap (own mount, PID, IPC, UTS, network and user namespaces: loopback \
+                 only; seccomp filter)"
+            }
             None => "plain processes",
         };
         let mut lines = vec![format!(
@@ -145,11 +148,22 @@ impl Isolation {
         json!({
             "sandbox": if self.sandbox.is_some() { "bwrap" } else { "none" },
             "namespaces": match &self.sandbox {
-                Some(s) if s.per_app_uid => json!(["mount", "pid", "ipc", "uts", "cgroup"]),
-                Some(_) => json!(["mount", "pid", "ipc", "uts", "cgroup", "user"]),
+                Some(s) if s.per_app_uid => json!(["mount", "pid", "ipc", "uts", "cgroup", "net"]),
+                Some(_) => json!(["mount", "pid", "ipc", "uts", "cgroup", "net", "user"]),
                 None => json!([]),
             },
-            "network": "host (the app listens on 127.0.0.1; outbound connections are allowed)",
+            "network": if self.sandbox.is_some() {
+                "own namespace, loopback only (no route out); served on a Unix socket"
+            } else {
+                "host (served on a Unix socket; outbound connections are allowed)"
+            },
+            "seccomp": if self.sandbox.is_some() {
+                json!({ "mode": "deny list (EPERM)", "denied": Filters::denied() })
+            } else {
+                json!(null)
+            },
+            "inherited_fds": "closed above stderr",
+            "output": { "line_bytes": MAX_LINE, "kept_bytes": MAX_KEPT },
             "app_user": if self.per_app_uid() { "per app" } else { "the platform's" },
             "memory": { "limit": self.limits.memory_text, "enforced_by": self.enforcer(Controller::Memory) },
             "cpu": { "share": self.limits.cpu_text, "enforced_by": self.enforcer(Controller::Cpu) },
@@ -159,6 +173,15 @@ impl Isolation {
             "missing": self.missing(),
         })
     }
+}
+
+/// Why `gofast up` refuses to start, and what to do about it.
+fn no_sandbox_message(why: &str) -> String {
+    format!(
+        "apps cannot be sandboxed on this machine ({why}); install bubblewrap \
+         (apt-get install bubblewrap, or scripts/deps.sh), or run apps unsandboxed with \
+         --sandbox none"
+    )
 }
 
 #[cfg(test)]
@@ -191,6 +214,7 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("bwrap is not installed"), "{report}");
+        assert!(report.contains("no seccomp filter"), "{report}");
         assert!(report.contains("no memory cgroup"), "{report}");
         let d = iso.details();
         assert_eq!(d["sandbox"], "none");
@@ -199,5 +223,16 @@ mod tests {
             "rlimit (address space, approximate)"
         );
         assert_eq!(d["missing"].as_array().unwrap().len(), 4);
+        assert_eq!(d["seccomp"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_refusal_says_how_to_fix_it() {
+        let m = no_sandbox_message("bwrap (bubblewrap) is not installed");
+        assert!(m.contains("apt-get install bubblewrap"), "{m}");
+        assert!(
+            m.contains("scripts/deps.sh") && m.contains("--sandbox none"),
+            "{m}"
+        );
     }
 }

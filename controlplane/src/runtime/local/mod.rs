@@ -1,5 +1,5 @@
-//! The embedded runtime: each app is one runner process on a loopback port,
-//! reached through the control plane's gateway. A new revision starts beside
+//! The embedded runtime: each app is one runner process serving on a Unix
+//! socket, reached through the control plane's gateway. A new revision starts beside
 //! the old one and takes the route only once it is healthy, so an update
 //! never drops a request and a broken revision never replaces a working one.
 
@@ -10,15 +10,16 @@ mod output;
 mod process;
 mod python;
 mod sandbox;
+mod seccomp;
 
 pub use isolation::Isolation;
 pub use limits::Limits;
 pub use python::{PythonEnv, PythonSetup};
+pub use sandbox::BWRAP_ENV;
 
 use std::{
     collections::HashMap,
-    net::{SocketAddr, TcpListener},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
@@ -26,10 +27,8 @@ use std::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use hyperlocal::UnixConnector;
 
 use self::{
     output::OutputLog,
@@ -55,7 +54,19 @@ pub struct LocalSettings {
 
 struct Route {
     user_id: UserId,
-    addr: SocketAddr,
+    socket: PathBuf,
+}
+
+/// The URI of `path_and_query` on the app serving at `socket`, for a hyper
+/// client with `hyperlocal`'s `UnixConnector` (the socket's path, hex-encoded,
+/// is the authority, so each app has a connection pool of its own).
+pub fn app_uri(socket: &Path, path_and_query: &str) -> Result<hyper::Uri, hyper::http::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    hyper::Uri::builder()
+        .scheme("unix")
+        .authority(format!("{}:0", hex::encode(socket.as_os_str().as_bytes())))
+        .path_and_query(path_and_query)
+        .build()
 }
 
 pub struct LocalRuntime {
@@ -66,7 +77,7 @@ pub struct LocalRuntime {
     /// Read by the gateway on every request, so a plain lock, held briefly.
     routes: RwLock<HashMap<AppId, Route>>,
     logs: Mutex<HashMap<AppId, Arc<OutputLog>>>,
-    http: Client<HttpConnector, Empty<Bytes>>,
+    http: Client<UnixConnector, Empty<Bytes>>,
 }
 
 impl LocalRuntime {
@@ -78,7 +89,7 @@ impl LocalRuntime {
             serving: Default::default(),
             routes: Default::default(),
             logs: Default::default(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new()).build(UnixConnector),
         }
     }
 
@@ -117,8 +128,7 @@ impl LocalRuntime {
 
     /// Waits until `/health` answers 200, the process exits, or time runs out.
     async fn health_check(&self, proc: &AppProcess, log: &OutputLog) -> Result<(), DeployFailure> {
-        let uri: hyper::Uri = format!("http://{}/health", proc.addr)
-            .parse()
+        let uri = app_uri(&proc.socket, "/health")
             .map_err(|_| DeployFailure::new("bad health-check address"))?;
         let poll = async {
             loop {
@@ -162,11 +172,6 @@ async fn readable(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
     tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
-}
-
 #[async_trait]
 impl Runtime for LocalRuntime {
     async fn deploy(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure> {
@@ -175,7 +180,12 @@ impl Runtime for LocalRuntime {
             &format!("writing {} file(s)", target.files.len()),
         );
         let dir = self.write_files(target).await?;
-        let port = free_port().map_err(|e| DeployFailure::new(format!("no free port: {e}")))?;
+        // Beside the apps' files, not in them: the code stays read-only.
+        let run_dir = self.settings.apps_dir.join(".run").join(format!(
+            "{}-{}",
+            target.app_id,
+            crate::ids::new_id(6)
+        ));
         let log = self.log_of(&target.app_id);
         progress.stage(
             Stage::Starting,
@@ -186,7 +196,7 @@ impl Runtime for LocalRuntime {
             python: &self.env.python,
             runner: &self.env.runner,
             app_dir: &dir,
-            port,
+            run_dir: &run_dir,
             root_path: &target.root_path,
         };
         let proc = AppProcess::spawn(launch, target.revision, log.clone(), &self.isolation)
@@ -209,7 +219,7 @@ impl Runtime for LocalRuntime {
                 target.app_id.clone(),
                 Route {
                     user_id: target.user_id.clone(),
-                    addr: proc.addr,
+                    socket: proc.socket.clone(),
                 },
             );
         }
@@ -266,12 +276,12 @@ impl Runtime for LocalRuntime {
             .count()
     }
 
-    fn upstream(&self, user_id: &str, app_id: &str) -> Option<SocketAddr> {
+    fn upstream(&self, user_id: &str, app_id: &str) -> Option<PathBuf> {
         let routes = self.routes.read().ok()?;
         routes
             .get(app_id)
             .filter(|r| r.user_id == user_id)
-            .map(|r| r.addr)
+            .map(|r| r.socket.clone())
     }
 
     async fn shutdown(&self) {

@@ -1,10 +1,10 @@
-//! One app process: the Python runner serving one revision on one loopback
-//! port, in its own session (so stopping the group stops its children too),
-//! its own cgroups, with rlimits, and in a sandbox where the machine allows.
+//! One app process: the Python runner serving one revision on a Unix socket
+//! in a directory of its own, in its own session (so stopping the group stops
+//! its children too), its own cgroups, with rlimits, in a sandbox unless the
+//! operator turned it off, and with no file descriptor of the platform's.
 
 use std::{
     io,
-    net::SocketAddr,
     os::fd::{BorrowedFd, RawFd},
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
@@ -20,13 +20,20 @@ use nix::{
     },
     unistd::{Pid, setsid},
 };
-use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, BufReader},
-    process::Command,
-    sync::watch,
+use tokio::{process::Command, sync::watch};
+
+use super::{
+    cgroup,
+    isolation::Isolation,
+    limits,
+    output::{self, OutputLog},
+    sandbox,
 };
 
-use super::{cgroup, isolation::Isolation, limits, output::OutputLog, sandbox};
+/// The socket's name in the process's run directory.
+const SOCKET: &str = "app.sock";
+/// The longest path a Unix socket address holds (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
 
 /// What the process needs to start.
 pub struct Launch<'a> {
@@ -34,7 +41,8 @@ pub struct Launch<'a> {
     pub python: &'a Path,
     pub runner: &'a Path,
     pub app_dir: &'a Path,
-    pub port: u16,
+    /// A fresh directory for the process's socket, writable by the app only.
+    pub run_dir: &'a Path,
     pub root_path: &'a str,
 }
 
@@ -48,13 +56,15 @@ pub struct Exit {
 
 pub struct AppProcess {
     pub revision: u32,
-    pub addr: SocketAddr,
+    /// Where the app serves HTTP, as the platform sees it.
+    pub socket: PathBuf,
     pid: Pid,
     /// `Some` once the process has exited.
     exited: watch::Receiver<Option<Exit>>,
     /// The output mark at start, so a failure shows only this process's lines.
     pub output_mark: u64,
     pub dir: PathBuf,
+    run_dir: PathBuf,
     /// Set once `stop` has run; otherwise dropping the process kills it, so
     /// an abandoned start (a superseded deploy) leaves nothing behind.
     stopped: bool,
@@ -67,6 +77,7 @@ impl Drop for AppProcess {
                 let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
             }
             let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(&self.run_dir);
         }
     }
 }
@@ -83,31 +94,43 @@ impl AppProcess {
             .file_name()
             .unwrap_or_default()
             .to_string_lossy();
+        let socket = launch.run_dir.join(SOCKET);
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(io::Error::other(format!(
+                "the app's socket path {} is longer than a Unix socket allows ({MAX_SOCKET_PATH} \
+                 bytes); use a shorter --data-dir",
+                socket.display()
+            )));
+        }
+        make_run_dir(
+            launch.run_dir,
+            iso.sandbox.as_ref().and_then(|s| s.uid_of(launch.app_id)),
+        )?;
         let group = iso
             .cgroups
             .create(&format!("{}-{dir_name}", launch.app_id), &iso.limits)?;
-        let (mut cmd, keep_fds, app_fd, app_dir) = match &iso.sandbox {
+        let (mut cmd, keep_fds, held_fds, app_dir, uds) = match &iso.sandbox {
             Some(sb) => {
-                let p = sb.runner_command(launch.app_id, launch.app_dir)?;
+                let p = sb.runner_command(launch.app_id, launch.app_dir, launch.run_dir)?;
                 (
                     p.cmd,
                     p.keep_fds,
-                    Some(p._app_fd),
+                    p._fds,
                     Path::new(sandbox::APP_DIR),
+                    Path::new(sandbox::RUN_DIR).join(SOCKET),
                 )
             }
             None => {
                 let mut cmd = Command::new(launch.python);
                 cmd.arg("-I").arg(launch.runner).current_dir(launch.app_dir);
-                (cmd, vec![], None, launch.app_dir)
+                (cmd, vec![], vec![], launch.app_dir, socket.clone())
             }
         };
         // A scrubbed environment: nothing of the platform's leaks in.
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("LANG", "C.UTF-8")
-            .env("PORT", launch.port.to_string())
-            .env("GOFAST_HOST", "127.0.0.1")
+            .env("GOFAST_UDS", uds)
             .env("GOFAST_ROOT_PATH", launch.root_path)
             .env("GOFAST_APP_DIR", app_dir)
             .env("PYTHONUNBUFFERED", "1")
@@ -133,10 +156,11 @@ impl AppProcess {
             Ok(c) => c,
             Err(e) => {
                 tokio::spawn(group.remove());
+                let _ = std::fs::remove_dir_all(launch.run_dir);
                 return Err(e);
             }
         };
-        drop(app_fd);
+        drop(held_fds);
         let pid = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
         let pumps = (
             child
@@ -177,11 +201,12 @@ impl AppProcess {
         });
         Ok(Self {
             revision,
-            addr: SocketAddr::from(([127, 0, 0, 1], launch.port)),
+            socket,
             pid,
             exited,
             output_mark,
             dir: launch.app_dir.to_path_buf(),
+            run_dir: launch.run_dir.to_path_buf(),
             stopped: false,
         })
     }
@@ -213,7 +238,26 @@ impl AppProcess {
         // Children that outlived the runner (the group may still have members).
         let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
+        let _ = tokio::fs::remove_dir_all(&self.run_dir).await;
     }
+}
+
+/// Makes the process's run directory: private to the app (its uid when it
+/// has one), so no other app could plant or take its socket.
+fn make_run_dir(dir: &Path, uid: Option<u32>) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(parent) = dir.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    if let Some(uid) = uid {
+        std::os::unix::fs::chown(dir, Some(uid), Some(uid))?;
+    }
+    Ok(())
 }
 
 /// What the child does between fork and exec.
@@ -237,6 +281,10 @@ impl ChildSetup {
         }
         cgroup::join(&self.procs)?;
         limits::apply(&self.rlimits)?;
+        // Whatever the process that started the platform left open without
+        // CLOEXEC (a root-only file, a socket) must not reach the app: every
+        // fd above stderr closes at exec, except those bwrap reads.
+        cloexec_from(3)?;
         for &fd in &self.keep_fds {
             // SAFETY: the parent keeps these fds open until the child has exec'd.
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -252,11 +300,41 @@ impl ChildSetup {
     }
 }
 
-async fn pump(stream: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.push(line);
+async fn pump(stream: impl tokio::io::AsyncRead + Unpin, log: Arc<OutputLog>) {
+    output::pump(stream, &log).await;
+}
+
+/// Sets CLOEXEC on every fd from `first` up: `close_range` (Linux 5.11), or
+/// one `fcntl` per possible fd where the kernel is older.
+fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: a plain system call on integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return Ok(());
     }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) {
+        return Err(err);
+    }
+    let (soft, hard) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE)?;
+    let last = soft.max(hard).min(1 << 20) as RawFd;
+    for fd in first as RawFd..last {
+        // SAFETY: F_GETFD/F_SETFD on an fd that may not exist (EBADF is fine).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Describes an exit status the way a person would. bwrap reports an app

@@ -1,10 +1,14 @@
 //! Filesystem and process isolation with bubblewrap (Debian's `bubblewrap`).
 //!
-//! Each app gets new mount, PID, IPC, UTS and cgroup namespaces, and a root
-//! that holds only read-only system directories, the Python it runs on, the
-//! runner, its own files at `/app`, a private `/tmp`, a `/proc` of its own PID
-//! namespace and a minimal `/dev`. The network namespace is shared: the
-//! gateway reaches the app on 127.0.0.1.
+//! Each app gets new mount, PID, IPC, UTS, cgroup and network namespaces, and
+//! a root that holds only read-only system directories, the Python it runs
+//! on, the runner, its own files at `/app`, a private `/tmp`, a `/proc` of its
+//! own PID namespace and a minimal `/dev`. Its network namespace has only a
+//! loopback interface: no route out, and nothing of the host's listens in it.
+//! The gateway reaches the app through a Unix socket in a directory of its
+//! own, the one writable host directory in the sandbox (at `/run/gofast`).
+//! A seccomp filter (see `seccomp`) takes away the system calls that would
+//! undo the rest, such as making a user namespace.
 //!
 //! As root, bwrap sets the sandbox up with root's access (the venv and the
 //! base Python may sit below root-only directories such as /root) and then
@@ -23,12 +27,17 @@ use std::{
 use nix::{fcntl::OFlag, sys::stat::Mode};
 use tokio::process::Command;
 
-use super::PythonEnv;
+use super::{PythonEnv, seccomp::Filters};
 
 /// Where the app's files appear inside the sandbox.
 pub const APP_DIR: &str = "/app";
 /// Where the runner's directory appears inside the sandbox.
 const RUNNER_DIR: &str = "/runner";
+/// Where the app's socket directory appears inside the sandbox.
+pub const RUN_DIR: &str = "/run/gofast";
+/// Names bwrap's binary, for machines where it is not on PATH, and for
+/// tests that play a machine without it.
+pub const BWRAP_ENV: &str = "GOFAST_BWRAP";
 
 /// The bits of /etc a Python web app needs: the loader's cache, name
 /// resolution, time zones, TLS roots and MIME types. Nothing with secrets.
@@ -79,6 +88,7 @@ pub struct Sandbox {
     binds: Vec<(OwnedFd, PathBuf)>,
     /// True when each app runs as a uid of its own (the platform is root).
     pub per_app_uid: bool,
+    seccomp: Filters,
 }
 
 /// What a sandboxed start needs besides the command.
@@ -86,15 +96,16 @@ pub struct Prepared {
     pub cmd: Command,
     /// fds the child must keep across exec (bwrap reads them).
     pub keep_fds: Vec<RawFd>,
-    /// Held until the child has exec'd.
-    pub _app_fd: OwnedFd,
+    /// Held until the child has exec'd: the app's directories and filters.
+    pub _fds: Vec<OwnedFd>,
 }
 
 impl Sandbox {
     /// Finds bwrap and checks that a sandboxed interpreter really starts
     /// here; `Err` says why not.
     pub async fn detect(env: &PythonEnv) -> Result<Self, String> {
-        let bwrap = find_bwrap().ok_or("bwrap is not installed (Debian package: bubblewrap)")?;
+        let bwrap = find_bwrap()?;
+        let seccomp = Filters::compile().map_err(|e| e.to_string())?;
         let venv = env
             .python
             .parent()
@@ -121,15 +132,32 @@ impl Sandbox {
             python,
             binds,
             per_app_uid: nix::unistd::geteuid().is_root() && Path::new(SETPRIV).is_file(),
+            seccomp,
         };
         sandbox.probe(runner_dir).await?;
         Ok(sandbox)
     }
 
-    /// The runner of app `app_id`, sandboxed, with `app_dir` at `/app`.
-    pub fn runner_command(&self, app_id: &str, app_dir: &Path) -> std::io::Result<Prepared> {
+    /// The runner of app `app_id`, sandboxed, with `app_dir` at `/app` and
+    /// `run_dir` (where it makes its socket) at `RUN_DIR`.
+    pub fn runner_command(
+        &self,
+        app_id: &str,
+        app_dir: &Path,
+        run_dir: &Path,
+    ) -> std::io::Result<Prepared> {
         let runner = Path::new(RUNNER_DIR).join("gofast_runner.py");
-        self.command(app_id, app_dir, &["-I".as_ref(), runner.as_os_str()])
+        self.command(
+            app_id,
+            app_dir,
+            Some(run_dir),
+            &["-I".as_ref(), runner.as_os_str()],
+        )
+    }
+
+    /// The uid the app runs as, when it has one of its own.
+    pub fn uid_of(&self, app_id: &str) -> Option<u32> {
+        self.per_app_uid.then(|| app_uid(app_id))
     }
 
     /// The venv's interpreter, sandboxed, with `app_dir` at `/app`.
@@ -137,11 +165,17 @@ impl Sandbox {
         &self,
         app_id: &str,
         app_dir: &Path,
+        run_dir: Option<&Path>,
         python_args: &[&std::ffi::OsStr],
     ) -> std::io::Result<Prepared> {
         let app_fd = open_dir(app_dir).map_err(std::io::Error::other)?;
+        let run_fd = run_dir
+            .map(open_dir)
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        let filters = self.seccomp.fds().map_err(std::io::Error::other)?;
         let mut cmd = Command::new(&self.bwrap);
-        cmd.args(self.args(app_fd.as_raw_fd()));
+        cmd.args(self.args(&app_fd, run_fd.as_ref(), &filters));
         if self.per_app_uid {
             let id = app_uid(app_id).to_string();
             cmd.arg(SETPRIV)
@@ -150,21 +184,31 @@ impl Sandbox {
                 .args(["--no-new-privs", "--pdeathsig", "KILL", "--"]);
         }
         cmd.arg(&self.python).args(python_args);
+        let mut fds = vec![app_fd];
+        fds.extend(run_fd);
+        fds.extend(filters);
         let mut keep_fds: Vec<RawFd> = self.binds.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
-        keep_fds.push(app_fd.as_raw_fd());
+        keep_fds.extend(fds.iter().map(AsRawFd::as_raw_fd));
         Ok(Prepared {
             cmd,
             keep_fds,
-            _app_fd: app_fd,
+            _fds: fds,
         })
     }
 
-    fn args(&self, app_fd: RawFd) -> Vec<OsString> {
+    fn args(
+        &self,
+        app_fd: &OwnedFd,
+        run_fd: Option<&OwnedFd>,
+        filters: &[OwnedFd],
+    ) -> Vec<OsString> {
         let mut a: Vec<OsString> = [
             "--unshare-ipc",
             "--unshare-pid",
             "--unshare-uts",
             "--unshare-cgroup-try",
+            // Only a loopback interface: no route out, no host listener in.
+            "--unshare-net",
             "--die-with-parent",
         ]
         .iter()
@@ -206,6 +250,9 @@ impl Sandbox {
                 }
             }
         }
+        if run_fd.is_some() {
+            parents.push(Path::new(RUN_DIR).parent().unwrap_or(Path::new("/")));
+        }
         for p in parents {
             a.extend(["--perms".into(), "0755".into(), "--dir".into(), p.into()]);
         }
@@ -216,9 +263,19 @@ impl Sandbox {
                 inside.into(),
             ]);
         }
+        if let Some(fd) = run_fd {
+            a.extend([
+                "--bind-fd".into(),
+                fd.as_raw_fd().to_string().into(),
+                RUN_DIR.into(),
+            ]);
+        }
+        for f in filters {
+            a.extend(["--add-seccomp-fd".into(), f.as_raw_fd().to_string().into()]);
+        }
         a.extend([
             "--ro-bind-fd".into(),
-            app_fd.to_string().into(),
+            app_fd.as_raw_fd().to_string().into(),
             APP_DIR.into(),
             "--remount-ro".into(),
             "/".into(),
@@ -229,13 +286,12 @@ impl Sandbox {
         a
     }
 
-    /// Starts the sandboxed interpreter once, as an app would start.
+    /// Starts the sandboxed interpreter once, as an app would start, and
+    /// checks from inside that the network and the filter are in place.
     async fn probe(&self, some_dir: &Path) -> Result<(), String> {
-        // The standard library and site-packages, read as an app's uid.
-        let code = "import encodings, typing_extensions";
-        let args = ["-I".as_ref(), "-c".as_ref(), code.as_ref()];
+        let args = ["-I".as_ref(), "-c".as_ref(), PROBE.as_ref()];
         let mut p = self
-            .command("gofast-probe", some_dir, &args)
+            .command("gofast-probe", some_dir, None, &args)
             .map_err(|e| e.to_string())?;
         p.cmd
             .env_clear()
@@ -281,12 +337,35 @@ fn made_parents(inside: &Path) -> Vec<&Path> {
     v
 }
 
-fn find_bwrap() -> Option<PathBuf> {
+/// Run in the sandbox at start: the standard library and site-packages
+/// import as an app's uid, the network has only loopback, and the seccomp
+/// filter refuses a user namespace. Any failure means apps would not get
+/// what `gofast up` reports, so it refuses to start.
+const PROBE: &str = "\
+import ctypes, socket, sys
+import encodings, typing_extensions
+if [n for _, n in socket.if_nameindex()] != ['lo']:
+    sys.exit('the app network namespace has interfaces besides loopback')
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000) != -1 or ctypes.get_errno() != 1:
+    sys.exit('the seccomp filter is not in force (unshare was not refused)')
+";
+
+fn find_bwrap() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os(BWRAP_ENV) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("{BWRAP_ENV}={} is not a file", p.display()))
+        };
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin")])
         .map(|d| d.join("bwrap"))
         .find(|p| p.is_file())
+        .ok_or_else(|| "bwrap (bubblewrap) is not installed".to_string())
 }
 
 /// The base installation the venv's interpreter links to (for pyenv,
