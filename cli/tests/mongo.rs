@@ -153,7 +153,8 @@ async fn deploy_survives_a_control_plane_restart_on_mongodb() {
         "--store",
         store.as_str(),
         "--jwt-secret",
-        "mongo-e2e-secret",
+        // At least 32 bytes: gofast up refuses weaker secrets.
+        "mongo-e2e-secret-that-is-long-enough",
     ];
     let tmp = tempfile::tempdir().unwrap();
     let first_data = tmp.path().join("first");
