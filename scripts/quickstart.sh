@@ -10,6 +10,10 @@ addr=${server#http://}
 email=${GOFAST_DEMO_EMAIL:-demo@example.com}
 password=${GOFAST_DEMO_PASSWORD:-gofast-demo-password}
 
+# Apps run in bubblewrap; without it `gofast up` refuses to start them.
+echo "==> checking the sandbox's system packages (bubblewrap, util-linux)"
+scripts/deps.sh
+
 echo "==> building gofast (the first build takes a few minutes)"
 cargo build --release --quiet --bin gofast
 gofast=$PWD/target/release/gofast
