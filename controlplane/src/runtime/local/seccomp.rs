@@ -22,8 +22,9 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-/// Denied outright, with EPERM.
-const DENIED: &[(&str, libc::c_long)] = &[
+/// Denied outright, with EPERM. (seccompiler, and so this module, is for
+/// 64-bit targets only, where `c_long` is `i64`.)
+const DENIED: &[(&str, i64)] = &[
     ("unshare", libc::SYS_unshare),
     ("setns", libc::SYS_setns),
     ("mount", libc::SYS_mount),
@@ -125,10 +126,8 @@ pub struct Filters {
 impl Filters {
     pub fn compile() -> Result<Self, SeccompError> {
         let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SeccompError::Arch)?;
-        let mut deny: BTreeMap<i64, Vec<SeccompRule>> = DENIED
-            .iter()
-            .map(|&(_, nr)| (i64::from(nr), vec![]))
-            .collect();
+        let mut deny: BTreeMap<i64, Vec<SeccompRule>> =
+            DENIED.iter().map(|&(_, nr)| (nr, vec![])).collect();
         let mut clone_rules = vec![];
         for &(_, flag) in NAMESPACE_FLAGS {
             let flag = u64::from(flag as u32);
@@ -142,7 +141,7 @@ impl Filters {
             .map_err(SeccompError::Compile)?;
             clone_rules.push(SeccompRule::new(vec![has_flag]).map_err(SeccompError::Compile)?);
         }
-        deny.insert(i64::from(libc::SYS_clone), clone_rules);
+        deny.insert(libc::SYS_clone, clone_rules);
         #[cfg(target_arch = "x86_64")]
         {
             let x32: Vec<(i64, Vec<SeccompRule>)> = deny
@@ -154,8 +153,7 @@ impl Filters {
                 deny.insert(nr | X32_BIT, vec![]);
             }
         }
-        let no_clone3: BTreeMap<i64, Vec<SeccompRule>> =
-            [(i64::from(libc::SYS_clone3), vec![])].into();
+        let no_clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, vec![])].into();
         let programs = [(deny, libc::EPERM), (no_clone3, libc::ENOSYS)]
             .into_iter()
             .map(|(rules, errno)| {
