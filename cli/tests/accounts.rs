@@ -73,7 +73,7 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_ends_the_session_on_the_server() {
-    let platform = Platform::start();
+    let mut platform = Platform::start();
     let ada = platform.user("ada@example.com");
     let token = ada.saved_token();
     let copy = with_token(&platform, &token);
@@ -150,6 +150,24 @@ async fn logout_ends_the_session_on_the_server() {
     assert!(
         body["message"].as_str().unwrap().contains("revoke"),
         "{body}"
+    );
+
+    // With the server gone, logout still forgets the token but says that the
+    // session lives on, with exit code 3.
+    assert!(platform.stop().success());
+    let out = bob.run(&["logout"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("could not end its session"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = bob.run(&["logout"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("not logged in"),
+        "{}",
+        text(&out.stderr)
     );
 }
 
