@@ -440,7 +440,7 @@ async fn without_sandbox_or_cgroups_it_says_so_and_rlimits_still_stop_a_hog() {
         "{said}"
     );
     assert!(
-        said.contains("no filesystem or process isolation"),
+        said.contains("no filesystem, process or network isolation"),
         "{said}"
     );
     assert!(said.contains("no memory cgroup"), "{said}");
