@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use hyperlocal::UnixConnector;
 
-use super::{HttpState, error_response};
+use super::{HttpState, app_headers, error_response};
 use crate::error::Error;
 
 #[derive(Clone)]
@@ -29,18 +29,6 @@ impl Gateway {
         }
     }
 }
-
-/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Splits `/user/{u}/app/{a}/rest` into (u, a, "/rest").
 fn split_path(path: &str) -> Option<(&str, &str, &str)> {
@@ -80,23 +68,13 @@ pub async fn proxy(
         return error_response(&Error::InvalidArgument("malformed request path".into()));
     };
     *req.uri_mut() = target;
-    let headers = req.headers_mut();
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    let forwarded = [
-        ("x-forwarded-for", client_addr.ip().to_string()),
-        ("x-forwarded-proto", "http".to_string()),
-        ("x-forwarded-prefix", prefix.to_string()),
-    ];
-    for (name, value) in forwarded {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    }
-    if let Some(host) = headers.get(header::HOST).cloned() {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
-    }
+    let forwarding = app_headers::Forwarding {
+        client: client_addr.ip(),
+        host: req.headers().get(header::HOST).cloned(),
+        prefix,
+    };
+    app_headers::to_app(req.headers_mut(), &forwarding);
+    let prefix = prefix.to_string();
 
     let platform = state.platform.clone();
     let app = app_id.to_string();
@@ -107,9 +85,7 @@ pub async fn proxy(
     match state.gateway.client.request(req).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
-            for name in HOP_BY_HOP {
-                parts.headers.remove(name);
-            }
+            app_headers::from_app(&mut parts.headers, &prefix);
             Response::from_parts(parts, Body::new(body))
         }
         Err(e) => {
