@@ -653,3 +653,75 @@ async fn signups_from_one_address_are_limited() {
     .await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// Two control planes on one MongoDB store (replicas): a logout on one ends
+/// the session on the other, and so does a password change.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_end_on_every_replica_of_one_store() {
+    let base = match std::env::var("GOFAST_TEST_MONGODB_URI") {
+        Ok(v) if !v.is_empty() => v,
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+            assert!(!ci, "GOFAST_TEST_MONGODB_URI is not set under CI");
+            eprintln!("skipped: set GOFAST_TEST_MONGODB_URI (scripts/test.sh does) to run");
+            return;
+        }
+    };
+    let hosts = base
+        .strip_prefix("mongodb://")
+        .expect("a mongodb:// URI")
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .to_string();
+    let store = format!(
+        "mongodb://{hosts}/gft_sessions_{}_{}",
+        std::process::id(),
+        rand_suffix()
+    );
+    let flags = [
+        "--store",
+        store.as_str(),
+        "--jwt-secret",
+        "replica-secret-shared-by-both-of-them",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Platform::start_in(&tmp.path().join("a"), "127.0.0.1:0", &flags);
+    let b = Platform::start_in(&tmp.path().join("b"), "127.0.0.1:0", &flags);
+    let ada = a.user("ada@example.com");
+    let token = ada.saved_token();
+    let on_b = User {
+        server: b.url.clone(),
+        config: tempfile::tempdir().unwrap(),
+        token: Some(token.clone()),
+    };
+    assert!(
+        on_b.run(&["whoami"]).status.success(),
+        "B accepts A's login"
+    );
+    assert!(ada.run(&["logout"]).status.success());
+    let out = on_b.run(&["whoami"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "B still accepts a token logged out on A"
+    );
+
+    // A password change on B ends A's other sessions.
+    let first = login_again(&a, "ada@example.com", PASSWORD);
+    let second = login_again(&b, "ada@example.com", PASSWORD);
+    let out = second.run_stdin(
+        &["password", "--password-stdin"],
+        &format!("{PASSWORD}\nreplica-password-2\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(first.run(&["whoami"]).status.code(), Some(3));
+    assert!(second.run(&["whoami"]).status.success());
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}
