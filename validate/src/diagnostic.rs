@@ -161,6 +161,10 @@ pub const CODES: &[(&str, &str)] = &[
         "an import of a web server (the platform runs the app itself)",
     ),
     (
+        "GF306",
+        "a star import (`from x import *`): it binds names the checker cannot see",
+    ),
+    (
         "GF401",
         "eval, exec, compile or __import__ (running code from strings)",
     ),
@@ -187,6 +191,22 @@ pub const CODES: &[(&str, &str)] = &[
     (
         "GF407",
         "a refused capability reached through an allowed module (logging.os, private names, subprocess helpers)",
+    ),
+    (
+        "GF408",
+        "a module used as a value (stored, passed, put in a container) instead of through its names",
+    ),
+    (
+        "GF409",
+        "an attribute named at run time: getattr, setattr, delattr, attrgetter or methodcaller without a literal name",
+    ),
+    (
+        "GF410",
+        "a private `_name` attribute of something other than the method's own `self` or `cls`",
+    ),
+    (
+        "GF411",
+        "a type the checker cannot see (a computed value where Python evaluates types), or a class built from a namespace at run time",
     ),
 ];
 

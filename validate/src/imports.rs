@@ -213,12 +213,18 @@ pub(crate) fn check_import_from(ctx: &FileCtx, stmt: &StmtImportFrom, out: &mut 
     let module = stmt.module.as_deref();
     if level > 0 {
         relative(ctx, stmt, level, module, at, out);
+        let dots = ".".repeat(level as usize);
+        let module = format!("{dots}{}", module.unwrap_or(""));
+        out.extend(star_import(ctx, stmt, &module));
         return;
     }
     let module = module.unwrap_or("");
     if let Some(diagnostic) = refused_module(ctx, module, at) {
         out.push(diagnostic);
         return;
+    }
+    if !ctx.policy.allows(module) {
+        out.extend(star_import(ctx, stmt, module));
     }
     // The operator vouched for an extra module: its names are not checked.
     if is_local(module, ctx.local_modules) || ctx.policy.allows(module) {
@@ -247,6 +253,25 @@ pub(crate) fn check_import_from(ctx: &FileCtx, stmt: &StmtImportFrom, out: &mut 
             verdict => out.extend(member_diagnostic(ctx, module, name, verdict, at)),
         }
     }
+}
+
+/// `from module import *` binds whatever the module holds — `os` from
+/// `starlette.responses`, another file's imports — under names the checker
+/// never sees bound, so its rules could not follow them.
+fn star_import(ctx: &FileCtx, stmt: &StmtImportFrom, module: &str) -> Option<Diagnostic> {
+    let star = stmt.names.iter().find(|a| a.name.as_str() == "*")?;
+    Some(
+        ctx.error(
+            "GF306",
+            star.range.start().to_usize(),
+            format!(
+                "`from {module} import *` brings in names gofast cannot check, so apps cannot use it."
+            ),
+        )
+        .hint(format!(
+            "import the names you use, e.g. `from {module} import name1, name2`"
+        )),
+    )
 }
 
 fn relative(
@@ -284,7 +309,8 @@ fn relative(
         }
         None => {
             for alias in &stmt.names {
-                if !is_local(&alias.name, ctx.local_modules) {
+                // `*` is reported as a star import (GF306).
+                if alias.name.as_str() != "*" && !is_local(&alias.name, ctx.local_modules) {
                     out.push(missing(&alias.name, alias.range.start().to_usize()));
                 }
             }

@@ -22,6 +22,7 @@ mod position;
 mod scan;
 mod scope;
 mod syntax;
+mod values;
 mod walk;
 
 pub use diagnostic::{CODES, Diagnostic, Severity, describe};
@@ -97,7 +98,7 @@ fn validate_strict(files: &[SourceFile<'_>], limits: &Limits, policy: &Policy) -
 /// Stack for the checking thread; only the pages used are ever touched.
 const WORKER_STACK: usize = 64 << 20;
 
-fn check_all(files: &[SourceFile<'_>], limits: &Limits, policy: &Policy) -> Vec<Diagnostic> {
+fn check_all<'a>(files: &[SourceFile<'a>], limits: &Limits, policy: &Policy) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let checked = limits::check_files(files, limits, &mut out);
     // Parse everything first: attribute checks follow imports across files
@@ -110,26 +111,31 @@ fn check_all(files: &[SourceFile<'_>], limits: &Limits, policy: &Policy) -> Vec<
         });
         if let Some(body) = body.flatten() {
             let bindings = imports::collect(&body, &checked.local_modules);
-            parsed.push((file, index, body, bindings));
+            let values = values::collect(&body);
+            parsed.push((file, index, body, bindings, values));
         }
     }
+    let own_module = |name: &'a str| {
+        name.strip_suffix(".py")
+            .filter(|stem| checked.local_modules.contains(*stem))
+    };
     let module_bindings: HashMap<&str, &imports::Bindings> = parsed
         .iter()
-        .filter_map(|(file, _, _, bindings)| {
-            let stem = file.name.strip_suffix(".py")?;
-            checked
-                .local_modules
-                .contains(stem)
-                .then_some((stem, bindings))
-        })
+        .filter_map(|(file, _, _, bindings, _)| Some((own_module(file.name)?, bindings)))
         .collect();
-    for (file, index, body, bindings) in &parsed {
+    let module_values: HashMap<&str, &values::FileValues> = parsed
+        .iter()
+        .filter_map(|(file, _, _, _, values)| Some((own_module(file.name)?, values)))
+        .collect();
+    for (file, index, body, bindings, values) in &parsed {
         let ctx = FileCtx {
             name: file.name,
             index,
             local_modules: &checked.local_modules,
             bindings,
             module_bindings: &module_bindings,
+            values,
+            module_values: &module_values,
             policy,
             anchor: Cell::new(None),
         };
@@ -188,6 +194,10 @@ pub(crate) struct FileCtx<'a> {
     pub(crate) bindings: &'a imports::Bindings,
     /// What each of the app's own modules binds, by module name.
     pub(crate) module_bindings: &'a HashMap<&'a str, &'a imports::Bindings>,
+    /// What this file's names are assigned (types or values).
+    pub(crate) values: &'a values::FileValues,
+    /// The same for each of the app's own modules.
+    pub(crate) module_values: &'a HashMap<&'a str, &'a values::FileValues>,
     /// The operator's policy (extra allowed modules).
     pub(crate) policy: &'a Policy,
     /// While checking code parsed out of a string (a string annotation), the

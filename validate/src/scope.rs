@@ -36,6 +36,75 @@ pub(crate) fn function_locals(args: &Arguments, body: &[Stmt]) -> HashSet<String
     names
 }
 
+/// Names a function body binds (its parameters aside).
+pub(crate) fn body_names(body: &[Stmt]) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut globals = HashSet::new();
+    body_bindings(body, &mut names, &mut globals, 0);
+    names.extend(globals);
+    names
+}
+
+/// Names a function body binds with `import` (nested functions aside).
+pub(crate) fn imported_names(body: &[Stmt]) -> HashSet<String> {
+    let mut names = HashSet::new();
+    imports_in(body, &mut names, 0);
+    names
+}
+
+fn imports_in(body: &[Stmt], names: &mut HashSet<String>, depth: u32) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let d = depth + 1;
+    for stmt in body {
+        let blocks: Vec<&[Stmt]> = match stmt {
+            Stmt::Import(s) => {
+                for alias in &s.names {
+                    let first = alias.name.split('.').next().unwrap_or("");
+                    names.insert(alias.asname.as_deref().unwrap_or(first).to_string());
+                }
+                continue;
+            }
+            Stmt::ImportFrom(s) => {
+                for alias in &s.names {
+                    names.insert(alias.asname.as_deref().unwrap_or(&alias.name).to_string());
+                }
+                continue;
+            }
+            Stmt::For(s) => vec![&s.body, &s.orelse],
+            Stmt::AsyncFor(s) => vec![&s.body, &s.orelse],
+            Stmt::While(s) => vec![&s.body, &s.orelse],
+            Stmt::If(s) => vec![&s.body, &s.orelse],
+            Stmt::With(s) => vec![&s.body],
+            Stmt::AsyncWith(s) => vec![&s.body],
+            Stmt::Try(s) => {
+                let mut v: Vec<&[Stmt]> = vec![&s.body, &s.orelse, &s.finalbody];
+                v.extend(
+                    s.handlers
+                        .iter()
+                        .map(|ExceptHandler::ExceptHandler(h)| h.body.as_slice()),
+                );
+                v
+            }
+            Stmt::TryStar(s) => {
+                let mut v: Vec<&[Stmt]> = vec![&s.body, &s.orelse, &s.finalbody];
+                v.extend(
+                    s.handlers
+                        .iter()
+                        .map(|ExceptHandler::ExceptHandler(h)| h.body.as_slice()),
+                );
+                v
+            }
+            Stmt::Match(s) => s.cases.iter().map(|c| c.body.as_slice()).collect(),
+            _ => continue,
+        };
+        for block in blocks {
+            imports_in(block, names, d);
+        }
+    }
+}
+
 /// Names bound by a lambda's parameters.
 pub(crate) fn lambda_locals(args: &Arguments) -> HashSet<String> {
     function_locals(args, &[])

@@ -18,6 +18,8 @@ use crate::imports;
 
 mod annotations;
 mod module_refs;
+mod reach;
+mod types;
 
 /// Checks every rule that needs the syntax tree of one file.
 pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
@@ -27,6 +29,10 @@ pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
         scopes: Vec::new(),
         annotation: false,
         string_depth: 0,
+        module_base: false,
+        callee: false,
+        class_body: false,
+        literal_getattr_target: 0,
     };
     walker.stmts(body);
 }
@@ -34,18 +40,44 @@ pub(crate) fn check(ctx: &FileCtx, body: &[Stmt], out: &mut Vec<Diagnostic>) {
 struct Walker<'a, 'c> {
     ctx: &'a FileCtx<'c>,
     out: &'a mut Vec<Diagnostic>,
-    /// Names bound by the enclosing function and comprehension scopes.
-    scopes: Vec<HashSet<String>>,
+    /// The enclosing function and comprehension scopes, innermost last.
+    scopes: Vec<Scope>,
     /// Inside a type annotation, where strings are forward references that
     /// pydantic and FastAPI evaluate as code.
     annotation: bool,
     /// Nesting of annotation strings being checked.
     string_depth: u32,
+    /// The expression about to be visited is the base of an attribute
+    /// (`logging` in `logging.info`), where a module may stand.
+    module_base: bool,
+    /// The expression about to be visited is what a call calls.
+    callee: bool,
+    /// Statements being visited are a class body (so a `def` is a method).
+    class_body: bool,
+    /// The address of the first argument of `getattr(x, "literal")`, which
+    /// is checked like the base of `x.literal` and so may be a module.
+    literal_getattr_target: usize,
+}
+
+/// A function, lambda or comprehension scope.
+#[derive(Default)]
+struct Scope {
+    /// Names it binds.
+    names: HashSet<String>,
+    /// Of those, the names bound by an `import` in it.
+    imports: HashSet<String>,
+    /// A method's receiver (`self`, `cls`) when the method never rebinds it.
+    receiver: Option<String>,
 }
 
 impl Walker<'_, '_> {
     fn function_local(&self, name: &str) -> bool {
-        self.scopes.iter().any(|scope| scope.contains(name))
+        self.scopes.iter().any(|scope| scope.names.contains(name))
+    }
+
+    /// The innermost scope that binds `name`.
+    fn scope_of(&self, name: &str) -> Option<&Scope> {
+        self.scopes.iter().rev().find(|s| s.names.contains(name))
     }
 
     fn with_annotation(&mut self, on: bool, f: impl FnOnce(&mut Self)) {
@@ -54,9 +86,11 @@ impl Walker<'_, '_> {
         self.annotation = saved;
     }
 
-    fn in_scope(&mut self, names: HashSet<String>, f: impl FnOnce(&mut Self)) {
-        self.scopes.push(names);
+    fn in_scope(&mut self, scope: Scope, f: impl FnOnce(&mut Self)) {
+        self.scopes.push(scope);
+        let class_body = std::mem::replace(&mut self.class_body, false);
         f(self);
+        self.class_body = class_body;
         self.scopes.pop();
     }
 
@@ -114,7 +148,9 @@ impl Walker<'_, '_> {
                 for keyword in &s.keywords {
                     self.expr(&keyword.value);
                 }
+                let outer = std::mem::replace(&mut self.class_body, true);
                 self.stmts(&s.body);
+                self.class_body = outer;
             }
             Stmt::Return(s) => self.opt(s.value.as_deref()),
             Stmt::Delete(s) => self.exprs(&s.targets),
@@ -240,7 +276,14 @@ impl Walker<'_, '_> {
         self.type_params(type_params);
         self.arguments(args);
         self.annotation(returns);
-        self.in_scope(crate::scope::function_locals(args, body), |w| w.stmts(body));
+        let names = crate::scope::function_locals(args, body);
+        let receiver = self.receiver(decorators, args, body);
+        let scope = Scope {
+            imports: crate::scope::imported_names(body),
+            names,
+            receiver,
+        };
+        self.in_scope(scope, |w| w.stmts(body));
     }
 
     /// PEP 695 type parameters (`def f[T]()`, `class A[T]:`) are 3.12+.
@@ -338,7 +381,11 @@ impl Walker<'_, '_> {
             return;
         };
         self.expr(&first.iter);
-        self.in_scope(crate::scope::comprehension_locals(generators), |w| {
+        let scope = Scope {
+            names: crate::scope::comprehension_locals(generators),
+            ..Scope::default()
+        };
+        self.in_scope(scope, |w| {
             for (i, generator) in generators.iter().enumerate() {
                 w.expr(&generator.target);
                 if i > 0 {
@@ -353,6 +400,25 @@ impl Walker<'_, '_> {
     }
 
     fn expr(&mut self, expr: &Expr) {
+        let module_base = std::mem::take(&mut self.module_base)
+            || std::ptr::addr_eq(self.literal_getattr_target as *const Expr, expr);
+        let callee = std::mem::take(&mut self.callee);
+        if !module_base {
+            self.module_as_value(expr);
+        }
+        if !callee {
+            self.attribute_getter_as_value(expr);
+        }
+        // Below a node that is not a type, nothing more is a type: one
+        // diagnostic, at the outermost place.
+        if self.annotation && self.type_position(expr) {
+            self.with_annotation(false, |w| w.expr_parts(expr));
+        } else {
+            self.expr_parts(expr);
+        }
+    }
+
+    fn expr_parts(&mut self, expr: &Expr) {
         match expr {
             Expr::BoolOp(e) => self.exprs(&e.values),
             Expr::NamedExpr(e) => {
@@ -366,7 +432,11 @@ impl Walker<'_, '_> {
             Expr::UnaryOp(e) => self.expr(&e.operand),
             Expr::Lambda(e) => {
                 self.arguments(&e.args);
-                self.in_scope(crate::scope::lambda_locals(&e.args), |w| w.expr(&e.body));
+                let scope = Scope {
+                    names: crate::scope::lambda_locals(&e.args),
+                    ..Scope::default()
+                };
+                self.in_scope(scope, |w| w.expr(&e.body));
             }
             Expr::IfExp(e) => {
                 self.expr(&e.test);
@@ -395,6 +465,9 @@ impl Walker<'_, '_> {
                 let diagnostic = forbidden::call(self.ctx, e, |name| self.function_local(name));
                 self.out.extend(diagnostic);
                 self.getattr_on_module(e);
+                self.attribute_by_runtime_name(e);
+                self.dynamic_namespace(e);
+                self.callee = true;
                 self.expr(&e.func);
                 self.call_arguments(e);
             }
@@ -406,6 +479,7 @@ impl Walker<'_, '_> {
             Expr::Constant(e) => self.constant(&e.value, e.range.start().to_usize()),
             Expr::Attribute(e) => {
                 self.attribute(expr, &e.value, e.attr.as_str(), e.range.end().to_usize());
+                self.module_base = true;
                 self.expr(&e.value);
             }
             Expr::Subscript(e) => {

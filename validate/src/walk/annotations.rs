@@ -50,6 +50,12 @@ const TYPING_GENERICS: &[&str] = &[
     "type",
 ];
 
+/// Whether subscripts of `name` hold types (and strings there are checked
+/// as code).
+pub(super) fn is_typing_generic(name: &str) -> bool {
+    TYPING_GENERICS.contains(&name)
+}
+
 impl Walker<'_, '_> {
     /// Call arguments; the few that are types (forward references that
     /// pydantic and typing evaluate) are checked as annotations.
@@ -66,8 +72,12 @@ impl Walker<'_, '_> {
                     "TypeVar" | "NewType" => i > 0,
                     _ => false,
                 };
+                let field_list =
+                    i == 1 && matches!(callee, "NamedTuple" | "TypedDict" | "make_dataclass");
                 if is_type {
                     w.annotation(Some(arg));
+                } else if field_list {
+                    w.field_list(arg);
                 } else {
                     w.expr(arg);
                 }
@@ -76,6 +86,7 @@ impl Walker<'_, '_> {
                 let value = &keyword.value;
                 match (callee, keyword.arg.as_deref(), value) {
                     ("TypeVar", Some("bound"), _) => w.annotation(Some(value)),
+                    ("NamedTuple" | "TypedDict", Some(_), _) => w.annotation(Some(value)),
                     // create_model(name, field=(type, default) or type)
                     ("create_model", Some(_), Expr::Tuple(t)) => {
                         if let Some((first, rest)) = t.elts.split_first() {
@@ -90,6 +101,36 @@ impl Walker<'_, '_> {
                 }
             }
         });
+    }
+
+    /// The fields of `NamedTuple("P", [("x", int)])`, `TypedDict("T", {"x":
+    /// int})` or `make_dataclass("D", [("x", int)])`: their types are types.
+    fn field_list(&mut self, fields: &Expr) {
+        let field_type = |w: &mut Self, field: &Expr| match field {
+            Expr::Tuple(t) => {
+                for (i, part) in t.elts.iter().enumerate() {
+                    if i == 1 {
+                        w.annotation(Some(part));
+                    } else {
+                        w.expr(part);
+                    }
+                }
+            }
+            other => w.expr(other),
+        };
+        match fields {
+            Expr::List(l) => l.elts.iter().for_each(|f| field_type(self, f)),
+            Expr::Tuple(t) => t.elts.iter().for_each(|f| field_type(self, f)),
+            Expr::Dict(d) => {
+                for key in d.keys.iter().flatten() {
+                    self.expr(key);
+                }
+                for value in &d.values {
+                    self.annotation(Some(value));
+                }
+            }
+            other => self.expr(other),
+        }
     }
 
     /// In annotations, `Literal[...]` holds values and `Annotated[T, ...]`

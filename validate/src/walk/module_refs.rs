@@ -1,7 +1,7 @@
 //! Which module an expression refers to, across aliases and the app's own
 //! files, and the rules for attributes of modules.
 
-use rustpython_parser::ast::{Constant, Expr, ExprCall, Ranged};
+use rustpython_parser::ast::{Constant, Expr, ExprCall, ExprContext, Ranged};
 
 use super::Walker;
 use crate::imports::{self, Binding};
@@ -21,8 +21,18 @@ impl Walker<'_, '_> {
     /// of the app's own modules.
     pub(super) fn module_path(&self, expr: &Expr) -> Option<ModuleRef> {
         match expr {
-            Expr::Name(n) if !self.function_local(n.id.as_str()) => {
-                self.resolve(self.ctx.bindings.get(n.id.as_str())?, 0)
+            Expr::Name(n) => {
+                let name = n.id.as_str();
+                // A function's own name is a module only if the function
+                // imports it (`def f(): import logging`); a parameter or
+                // local variable named like a module is not one.
+                if self
+                    .scope_of(name)
+                    .is_some_and(|s| !s.imports.contains(name))
+                {
+                    return None;
+                }
+                self.resolve(self.ctx.bindings.get(name)?, 0)
             }
             Expr::Attribute(a) => match self.module_path(&a.value)? {
                 ModuleRef::Allowed(parent) => {
@@ -84,6 +94,7 @@ impl Walker<'_, '_> {
         if forbidden::is_escape_attr(name) {
             return; // reported as GF406
         }
+        self.literal_getattr_target = target as *const Expr as usize;
         if let Some(ModuleRef::Allowed(module)) = self.module_path(target) {
             let verdict = modules::member(&module, name);
             let at = call.range.start().to_usize();
@@ -91,6 +102,41 @@ impl Walker<'_, '_> {
                 self.ctx, &module, name, verdict, at,
             ));
         }
+    }
+
+    /// A module may only be the base of an attribute (`logging.info`), where
+    /// the attribute rules see which name is reached. Stored, passed, put in a
+    /// container or returned, it can be reached by any name later:
+    /// `[logging][0].os`, `(fastapi.responses,)[0].FileResponse`, `f(logging)`.
+    pub(super) fn module_as_value(&mut self, expr: &Expr) {
+        let load = match expr {
+            Expr::Name(n) => matches!(n.ctx, ExprContext::Load),
+            Expr::Attribute(a) => matches!(a.ctx, ExprContext::Load),
+            _ => false,
+        };
+        if !load {
+            return;
+        }
+        let name = match self.module_path(expr) {
+            Some(ModuleRef::Allowed(path)) => path,
+            Some(ModuleRef::Local(module)) => module,
+            None => return,
+        };
+        let short = name.rsplit('.').next().unwrap_or(&name).to_string();
+        self.out.push(
+            self.ctx
+                .error(
+                    "GF408",
+                    expr.range().start().to_usize(),
+                    format!(
+                        "`{short}` is a module; apps may use a module only through its names \
+                         (`{short}.name`), not store it, pass it or put it in a list."
+                    ),
+                )
+                .hint(format!(
+                    "use what you need from it directly, or import it: `from {name} import ...`"
+                )),
+        );
     }
 
     /// Rules for `value.attr`; `end` is where the attribute name ends.
@@ -103,12 +149,17 @@ impl Walker<'_, '_> {
                 .push(forbidden::dunder_attribute(self.ctx, attr, at));
             return;
         }
-        if let Some(ModuleRef::Allowed(module)) = self.module_path(value) {
-            let verdict = modules::member(&module, attr);
-            self.out.extend(imports::member_diagnostic(
-                self.ctx, &module, attr, verdict, at,
-            ));
-            return;
+        match self.module_path(value) {
+            Some(ModuleRef::Allowed(module)) => {
+                let verdict = modules::member(&module, attr);
+                self.out.extend(imports::member_diagnostic(
+                    self.ctx, &module, attr, verdict, at,
+                ));
+                return;
+            }
+            // The app's own modules may use each other's private names.
+            Some(ModuleRef::Local(_)) => {}
+            None => self.private_attribute(value, attr, at),
         }
         if let Some(capability) = modules::refused_anywhere(attr) {
             self.out.push(

@@ -1,4 +1,5 @@
-# expect: GF401 line 7
+# expect: GF411 line 8
+# expect: GF401 line 8
 from fastapi import FastAPI
 from pydantic import BaseModel
 app = FastAPI()

@@ -1,0 +1,2 @@
+Item = "__imp" + "ort__('os').system('id')"
+Price = float
