@@ -15,6 +15,25 @@ pub struct Config {
     #[arg(long, env = "GOFAST_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Base URL of the apps: a host of its own, so apps never share the
+    /// platform's origin [default: the other loopback name, e.g.
+    /// http://localhost:PORT beside http://127.0.0.1:PORT].
+    #[arg(long, env = "GOFAST_APPS_URL")]
+    pub apps_url: Option<String>,
+
+    /// Seconds a client has to send a request's headers (and to start the
+    /// next request on a kept-alive connection).
+    #[arg(long, env = "GOFAST_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+
+    /// Open connections the port accepts in all.
+    #[arg(long, env = "GOFAST_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Open connections the port accepts from one client address.
+    #[arg(long, env = "GOFAST_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
+
     /// Where the platform keeps its database, secret and app files [default: ~/.local/share/gofast].
     #[arg(long, env = "GOFAST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
