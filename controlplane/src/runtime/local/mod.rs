@@ -78,6 +78,11 @@ pub struct LocalRuntime {
     routes: RwLock<HashMap<AppId, Route>>,
     logs: Mutex<HashMap<AppId, Arc<OutputLog>>>,
     http: Client<UnixConnector, Empty<Bytes>>,
+    /// Cancelled when the platform stops: starts in flight give up.
+    closing: tokio_util::sync::CancellationToken,
+    /// Held (shared) by every start in flight; `shutdown` takes it whole to
+    /// wait for them, so no app process outlives the platform.
+    starts: tokio::sync::RwLock<()>,
 }
 
 impl LocalRuntime {
@@ -90,6 +95,8 @@ impl LocalRuntime {
             routes: Default::default(),
             logs: Default::default(),
             http: Client::builder(TokioExecutor::new()).build(UnixConnector),
+            closing: Default::default(),
+            starts: Default::default(),
         }
     }
 
@@ -147,6 +154,7 @@ impl LocalRuntime {
         };
         tokio::select! {
             _ = poll => Ok(()),
+            _ = self.closing.cancelled() => Err(DeployFailure::new("the platform is stopping")),
             exit = proc.exited() => Err(DeployFailure {
                 reason: if exit.out_of_memory {
                     self.isolation.limits.memory_failure()
@@ -175,6 +183,10 @@ async fn readable(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
 #[async_trait]
 impl Runtime for LocalRuntime {
     async fn deploy(&self, target: &Target, progress: &dyn Progress) -> Result<(), DeployFailure> {
+        let _start = self.starts.read().await;
+        if self.closing.is_cancelled() {
+            return Err(DeployFailure::new("the platform is stopping"));
+        }
         progress.stage(
             Stage::Applying,
             &format!("writing {} file(s)", target.files.len()),
@@ -214,6 +226,11 @@ impl Runtime for LocalRuntime {
         // Switch the route, then retire the old process. No await between
         // the two, so a cancelled deploy cannot leave a route to nothing.
         let mut serving = self.serving.lock().await;
+        if self.closing.is_cancelled() {
+            drop(serving);
+            proc.stop(self.settings.stop_grace).await;
+            return Err(DeployFailure::new("the platform is stopping"));
+        }
         if let Ok(mut routes) = self.routes.write() {
             routes.insert(
                 target.app_id.clone(),
@@ -285,6 +302,9 @@ impl Runtime for LocalRuntime {
     }
 
     async fn shutdown(&self) {
+        self.closing.cancel();
+        // Starts in flight see `closing`, stop what they started and return.
+        let _no_starts = self.starts.write().await;
         if let Ok(mut routes) = self.routes.write() {
             routes.clear();
         }
