@@ -8,9 +8,10 @@
 //!
 //! The validator refuses the attack code, as it should; but it is a guide,
 //! not the boundary. To prove the runtime contains what a validator might
-//! let through (a gap, or code stored under an older, laxer version), the
-//! tests deploy a harmless revision, then rewrite its stored files while the
-//! platform is down and let the real platform bring it back.
+//! let through, attack apps are deployed with `--validation advisory` (the
+//! validator reports and deploys anyway). The crash-loop test still rewrites
+//! a stored revision while the platform is down: a revision that crashes at
+//! every start cannot be deployed as a healthy one.
 
 mod common;
 
@@ -65,26 +66,6 @@ print(n)
     );
 }
 
-/// Stops the platform, rewrites the marked revision, starts it again on the
-/// same address and waits until `url` answers `path`.
-async fn restart_with(platform: &mut Platform, code: &str, url: &str, path: &str) -> Platform {
-    let data = platform.data_dir.clone();
-    let addr = platform.addr();
-    assert!(platform.stop().success());
-    smuggle(&data, code);
-    let again = Platform::start_in(&data, &addr, &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("{url}{path}")).await
-            && r.status() == 200
-        {
-            return again;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the smuggled app never answered {url}{path}");
-}
-
 const ATTACK: &str = r#"
 import glob
 import os
@@ -134,7 +115,9 @@ def find(pattern: str):
 async fn attack_apps_get_nothing_of_the_platform_or_other_apps() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut platform = Platform::start_in(&data, "127.0.0.1:0", &[]);
+    // Advisory: the validator reports the attack and deploys it anyway, as
+    // it would code that slipped through a gap in it.
+    let mut platform = Platform::start_in(&data, "127.0.0.1:0", &["--validation", "advisory"]);
     let health: serde_json::Value = get_json(&format!("{}/healthz", platform.url)).await;
     assert_eq!(
         health["isolation"]["sandbox"], "bwrap",
@@ -148,27 +131,19 @@ async fn attack_apps_get_nothing_of_the_platform_or_other_apps() {
 
     let mallory = platform.user("mallory@example.com");
     let dir = tmp.path().join("attack");
-    let main = write_app(tmp.path(), "attack", &placeholder());
+    let main = write_app(tmp.path(), "attack", ATTACK);
     let notes = dir.join("notes.py");
     std::fs::write(&notes, "NOTES = \"notes-of-the-app-itself\"\n").unwrap();
-    let url = mallory.deploy(&[&main, &notes], "attack");
 
     // The validator is the first filter: it refuses this code outright.
-    let real = write_app(tmp.path(), "real-attack", ATTACK);
-    let out = mallory.run(&["check", real.to_str().unwrap()]);
+    let out = mallory.run(&["check", main.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "the validator let the attack through"
     );
-
-    let mut platform = restart_with(&mut platform, ATTACK, &url, "env").await;
-    // Apps come back one by one after a restart: give the victim its turn.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get(&victim).await.status() != 200 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(get(&victim).await.status(), 200, "the victim came back");
+    let url = mallory.deploy(&[&main, &notes], "attack");
+    assert_eq!(get(&victim).await.status(), 200, "the victim answers");
 
     let secret = std::fs::read(data.join("jwt-secret")).expect("jwt secret");
     let secret = String::from_utf8_lossy(&secret).trim().to_string();
