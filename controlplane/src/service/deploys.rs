@@ -222,7 +222,12 @@ impl Platform {
         self.spawn_deploy(app.id.clone(), revision, Reason::NewRevision);
     }
 
-    pub(super) fn spawn_deploy(self: &Arc<Self>, app_id: AppId, revision: u32, reason: Reason) {
+    pub(super) fn spawn_deploy(
+        self: &Arc<Self>,
+        app_id: AppId,
+        revision: u32,
+        reason: Reason,
+    ) -> tokio::task::JoinHandle<()> {
         // Only user deploys supersede; the reconciler never cancels one.
         let (ticket, cancel) = match reason {
             Reason::NewRevision => self.deploys.supersede(&app_id),
@@ -241,7 +246,7 @@ impl Platform {
                 }
             }
             .instrument(span),
-        );
+        )
     }
 
     async fn superseded(&self, app_id: &str, revision: u32) {

@@ -6,6 +6,8 @@ mod auth;
 mod deploys;
 mod quota;
 mod reconcile;
+#[cfg(test)]
+mod scenarios;
 
 pub use apps::AppView;
 pub use auth::AccountSettings;

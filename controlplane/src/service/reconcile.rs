@@ -6,10 +6,11 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use time::OffsetDateTime;
+use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -69,15 +70,19 @@ impl Platform {
         });
     }
 
-    pub async fn reconcile_once(self: &Arc<Self>) {
+    /// One pass; returns the deploys it started, for callers that wait for
+    /// them (tests: the loop does not, so that one slow start never holds up
+    /// the next pass).
+    pub async fn reconcile_once(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        let mut started = Vec::new();
         if !self.runtime.may_reconcile().await {
-            return;
+            return started;
         }
         let apps = match self.store.all_apps().await {
             Ok(apps) => apps,
             Err(e) => {
                 warn!(error = %e, "reconcile: cannot list apps");
-                return;
+                return started;
             }
         };
         let keep = apps.iter().map(|a| a.id.clone()).collect();
@@ -102,8 +107,9 @@ impl Platform {
             }
             if self.backoff.attempt(&app.id) {
                 info!(app_id = %app.id, revision, "starting app to match the store");
-                self.spawn_deploy(app.id.clone(), revision, Reason::Converge);
+                started.push(self.spawn_deploy(app.id.clone(), revision, Reason::Converge));
             }
         }
+        started
     }
 }
