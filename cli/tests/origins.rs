@@ -351,7 +351,10 @@ async fn slow_idle_and_excess_connections_are_cut_off() {
     let deadline = Instant::now() + Duration::from_secs(6);
     let mut open = slow.len() + 2;
     while Instant::now() < deadline && open > 0 {
-        open = slow.iter_mut().map(|s| usize::from(!closed_by_server(s))).sum::<usize>()
+        open = slow
+            .iter_mut()
+            .map(|s| usize::from(!closed_by_server(s)))
+            .sum::<usize>()
             + usize::from(!closed_by_server(&mut idle))
             + usize::from(!closed_by_server(&mut silent));
     }
