@@ -8,6 +8,9 @@
 #   scripts/bench.sh                 # everything (about 1-2 minutes after the build)
 #   scripts/bench.sh deploy          # only the deploy figures
 #   scripts/bench.sh rps             # only requests/s
+#   scripts/bench.sh hardening       # floods and slow clients beside idle baselines
+#                                    # (bench/hardening_bench.py; not part of "all")
+#   BENCH_HEADER_TIMEOUT=5 scripts/bench.sh hardening   # gofast up --header-timeout 5
 #   BENCH_JSON=out.json scripts/bench.sh   # also keep the raw results
 #   BENCH_ARGS="--runs 10 --connections 16" scripts/bench.sh
 #   BENCH_NO_BUILD=1 scripts/bench.sh     # use target/release/gofast as it is
@@ -67,10 +70,15 @@ if [ -n "${BENCH_NODELAY_SHIM:-}" ]; then
   echo "==> gofast up runs with bench/nodelay_shim.c preloaded (TCP_NODELAY on accepted sockets)"
 fi
 
+up_args=()
+if [ "$what" = hardening ]; then
+  up_args=(--header-timeout "${BENCH_HEADER_TIMEOUT:-10}")
+fi
+
 start=$(date +%s)
 echo "==> starting gofast up (data dir $tmp/data)"
 LD_PRELOAD=${preload:-${LD_PRELOAD:-}} GOFAST_VENV=$venv "$gofast" up --addr 127.0.0.1:0 --data-dir "$tmp/data" \
-  </dev/null >"$tmp/up.out" 2>"$tmp/up.log" &
+  ${up_args[@]+"${up_args[@]}"} </dev/null >"$tmp/up.out" 2>"$tmp/up.log" &
 up_pid=$!
 url=
 for _ in $(seq 1 600); do
@@ -92,11 +100,17 @@ printf '%s\n' "bench-password-$$" | "$gofast" signup --email bench@example.com -
 
 echo "==> measuring on $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); load $(cut -d' ' -f1-3 /proc/loadavg)"
 left=$((budget - ($(date +%s) - start)))
+if [ "$what" = hardening ]; then
+  # It reads the control plane's memory from /proc/$up_pid (gofast up itself).
+  driver=(bench/hardening_bench.py --pid "$up_pid" --header-timeout "${BENCH_HEADER_TIMEOUT:-10}")
+else
+  driver=(bench/gofast_bench.py "$what" --data-dir "$tmp/data" --venv "$venv")
+fi
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 timeout --signal=TERM --kill-after=5 "$left" \
-  "$venv/bin/python" bench/gofast_bench.py "$what" \
-  --server "$url" --config-dir "$GOFAST_CONFIG_DIR" --data-dir "$tmp/data" \
-  --venv "$venv" --gofast "$gofast" ${BENCH_JSON:+--json "$BENCH_JSON"} ${BENCH_ARGS:-} &
+  "$venv/bin/python" "${driver[@]}" \
+  --server "$url" --config-dir "$GOFAST_CONFIG_DIR" \
+  --gofast "$gofast" ${BENCH_JSON:+--json "$BENCH_JSON"} ${BENCH_ARGS:-} &
 bench_pid=$!
 status=0
 wait "$bench_pid" || status=$?
