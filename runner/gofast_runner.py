@@ -270,6 +270,7 @@ def serve(app, settings: Settings, entry_file: str) -> NoReturn:
         use_colors=False,
         lifespan="on",
         http="h11",
+        ws="wsproto",  # WebSockets (the app's @app.websocket routes), pure Python
         loop="asyncio",
         timeout_graceful_shutdown=3,
     )
