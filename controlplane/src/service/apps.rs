@@ -281,7 +281,8 @@ impl Platform {
 
     pub(super) async fn delete_app_by_id(&self, app_id: &str) -> Result<()> {
         self.store.delete_app(app_id).await?;
-        self.deploys.forget(app_id);
+        self.locks.forget(app_id);
+        self.events.forget(app_id);
         self.runtime
             .remove(app_id)
             .await
@@ -296,7 +297,7 @@ impl Platform {
     ) -> Result<(AppView, Vec<DeployEvent>)> {
         let app = self.find_app(caller, app_ref).await?;
         let events = self
-            .deploys
+            .events
             .history(&app.id, app.revision)
             .unwrap_or_else(|| vec![self.stored_event(&app)]);
         Ok((self.view(app), events))

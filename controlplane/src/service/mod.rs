@@ -4,6 +4,8 @@
 mod apps;
 mod auth;
 mod deploys;
+mod events;
+mod locks;
 mod quota;
 mod reconcile;
 #[cfg(test)]
@@ -11,7 +13,7 @@ mod scenarios;
 
 pub use apps::AppView;
 pub use auth::AccountSettings;
-pub use deploys::DeployWatch;
+pub use events::DeployWatch;
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,7 +39,8 @@ pub struct Platform {
     runtime: Arc<dyn Runtime>,
     jwt: JwtKeys,
     accounts: auth::Accounts,
-    deploys: deploys::Deploys,
+    events: events::EventLog,
+    locks: locks::AppLocks,
     activity: apps::ActivityThrottle,
     checks: apps::CheckSlots,
     backoff: reconcile::Backoff,
@@ -65,7 +68,8 @@ impl Platform {
             runtime,
             jwt,
             accounts: auth::Accounts::new(&settings.accounts),
-            deploys: Default::default(),
+            events: Default::default(),
+            locks: Default::default(),
             activity: Default::default(),
             checks: Default::default(),
             backoff: Default::default(),

@@ -98,7 +98,7 @@ impl Platform {
                 continue;
             }
             let revision = serving_revision(&app);
-            if revision == 0 || self.deploys.busy(&app.id) {
+            if revision == 0 || self.locks.busy(&app.id) {
                 continue;
             }
             if self.runtime.is_running(&app.id, revision).await {
