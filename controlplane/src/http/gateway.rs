@@ -1,8 +1,9 @@
 //! The embedded shape's router to apps: `/user/{user_id}/app/{app_id}/...`
 //! is forwarded, prefix stripped, to the app's Unix socket. Bodies stream
-//! both ways; nothing is buffered.
+//! both ways; nothing is buffered. WebSocket upgrades become tunnels
+//! (`tunnel.rs`).
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     body::Body,
@@ -13,19 +14,25 @@ use axum::{
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use hyperlocal::UnixConnector;
 
-use super::{HttpState, app_headers, error_response};
+use super::{HttpState, app_headers, error_response, tunnel};
 use crate::error::Error;
 
 #[derive(Clone)]
 pub struct Gateway {
     /// To the apps' Unix sockets, pooled per socket.
     client: Client<UnixConnector, Body>,
+    /// Open WebSocket tunnels: they outlive their HTTP connection's slot.
+    tunnels: Arc<tokio::sync::Semaphore>,
 }
+
+/// WebSocket tunnels open at once through the gateway.
+const MAX_TUNNELS: usize = 1024;
 
 impl Gateway {
     pub fn new() -> Self {
         Self {
             client: Client::builder(TokioExecutor::new()).build(UnixConnector),
+            tunnels: Arc::new(tokio::sync::Semaphore::new(MAX_TUNNELS)),
         }
     }
 }
@@ -51,7 +58,7 @@ pub async fn proxy(
     let Some((user_id, app_id, tail)) = split_path(uri.path()) else {
         return not_deployed();
     };
-    let Some(upstream) = state.platform.runtime().upstream(user_id, app_id) else {
+    let Some(upstream) = state.platform.upstream(user_id, app_id) else {
         return not_deployed();
     };
     if tail.is_empty() {
@@ -68,12 +75,27 @@ pub async fn proxy(
         return error_response(&Error::InvalidArgument("malformed request path".into()));
     };
     *req.uri_mut() = target;
+    let tunnel = match tunnel::is_websocket(req.headers()) {
+        false => None,
+        true => match state.gateway.tunnels.clone().try_acquire_owned() {
+            Ok(permit) => Some((hyper::upgrade::on(&mut req), permit)),
+            Err(_) => {
+                return unavailable(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many WebSockets are open right now; try again soon",
+                );
+            }
+        },
+    };
     let forwarding = app_headers::Forwarding {
         client: client_addr.ip(),
         host: req.headers().get(header::HOST).cloned(),
         prefix,
     };
     app_headers::to_app(req.headers_mut(), &forwarding);
+    if tunnel.is_some() {
+        tunnel::keep_upgrade(req.headers_mut());
+    }
     let prefix = prefix.to_string();
 
     let platform = state.platform.clone();
@@ -83,23 +105,47 @@ pub async fn proxy(
     });
 
     match state.gateway.client.request(req).await {
-        Ok(resp) => {
+        Ok(mut resp) => {
+            let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+            let on_app = switched.then(|| hyper::upgrade::on(&mut resp));
             let (mut parts, body) = resp.into_parts();
             app_headers::from_app(&mut parts.headers, &prefix);
+            if let (Some((on_client, permit)), Some(on_app)) = (tunnel, on_app) {
+                tunnel::keep_upgrade(&mut parts.headers);
+                let platform = state.platform.clone();
+                let app = app_id.to_string();
+                let on_traffic = move || {
+                    let (platform, app) = (platform.clone(), app.clone());
+                    tokio::spawn(async move {
+                        let _ = platform.record_activity(&app).await;
+                    });
+                };
+                tokio::spawn(tunnel::splice(
+                    on_client,
+                    on_app,
+                    tunnel::IDLE_TIMEOUT,
+                    on_traffic,
+                    permit,
+                ));
+            }
             Response::from_parts(parts, Body::new(body))
         }
         Err(e) => {
             tracing::warn!(app_id = %app_id, error = %e, "gateway: app did not answer");
-            (
+            unavailable(
                 StatusCode::BAD_GATEWAY,
-                axum::Json(serde_json::json!({
-                    "code": "unavailable",
-                    "message": "the app is not answering right now; `gofast logs` shows its output",
-                })),
+                "the app is not answering right now; `gofast logs` shows its output",
             )
-                .into_response()
         }
     }
+}
+
+fn unavailable(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "code": "unavailable", "message": message })),
+    )
+        .into_response()
 }
 
 fn not_deployed() -> Response {

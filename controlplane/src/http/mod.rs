@@ -6,7 +6,8 @@ mod gateway;
 pub mod listen;
 mod observe;
 mod origins;
-mod rest;
+pub mod rest;
+mod tunnel;
 
 use std::sync::Arc;
 
@@ -19,7 +20,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{error::Error, service::Platform};
+use crate::{
+    error::{Error, ErrorCode},
+    service::Platform,
+};
 
 pub use observe::record_requests;
 pub use origins::{OriginError, Origins, route_by_origin};
@@ -49,19 +53,18 @@ pub fn router(platform: Arc<Platform>) -> Router {
 async fn healthz(State(s): State<HttpState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
-        "running_apps": s.platform.runtime().running_apps().await,
-        "isolation": s.platform.runtime().isolation(),
+        "running_apps": s.platform.running_apps().await,
+        "isolation": s.platform.isolation(),
     }))
 }
 
 async fn metrics(State(s): State<HttpState>) -> Response {
-    let running = s.platform.runtime().running_apps().await;
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.platform.metrics.render(running),
+        s.platform.render_metrics().await,
     )
         .into_response()
 }
@@ -70,29 +73,37 @@ async fn index() -> Html<&'static str> {
     Html(include_str!("index.html"))
 }
 
-/// `{code, message}` with the HTTP status that matches the gRPC code.
+/// `{code, message, details?}` with the HTTP status of the error's code
+/// (`ErrorCode::edges`), and `Retry-After` when waiting helps.
 pub fn error_response(e: &Error) -> Response {
-    let status = match e {
-        Error::InvalidArgument(_) | Error::InvalidCode(_) => StatusCode::BAD_REQUEST,
-        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::AlreadyExists(_) => StatusCode::CONFLICT,
-        Error::FailedPrecondition(_) => StatusCode::PRECONDITION_FAILED,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
-        // A quota that waiting does not refill: refused, not "too many".
-        Error::QuotaExceeded(_) => StatusCode::FORBIDDEN,
-        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    let code = e.code();
+    let details = match e {
+        Error::InvalidCode(diagnostics) => Some(rest::types::ErrorDetails {
+            diagnostics: diagnostics.iter().map(Into::into).collect(),
+        }),
+        _ => None,
     };
-    let mut body = json!({ "code": e.code(), "message": e.to_string() });
-    if let Error::InvalidCode(diagnostics) = e {
-        body["details"] = json!({ "diagnostics": diagnostics });
-    }
-    let mut resp = (status, Json(body)).into_response();
+    let body = rest::types::ErrorBody {
+        code,
+        message: e.to_string(),
+        details,
+    };
+    let mut resp = (code.http(), Json(body)).into_response();
     if let Some(secs) = e.retry_after_secs() {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     }
     resp
+}
+
+/// The same shape with a status of the caller's choosing, for what is not a
+/// service error (a request axum could not take apart, an app that does not
+/// answer the gateway).
+pub fn error_with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
+    let body = rest::types::ErrorBody {
+        code,
+        message: message.into(),
+        details: None,
+    };
+    (status, Json(body)).into_response()
 }
