@@ -22,10 +22,29 @@ pub struct AppFile {
     pub content: String,
 }
 
-/// The stages of a deploy, in order; `Failed` may come at any point.
-/// Ordered as declared, so `a < b` means a comes earlier in a deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The stage a deploy reached: `VALIDATING`, `STORED`, `APPLYING`,
+/// `STARTING`, `HEALTH_CHECK`, `READY`, or `FAILED` at any point.
+/// Ordered as declared, so `a < b` means a comes earlier in a deploy. The one
+/// definition: stores, REST (its schema too) and the CLI use these names.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum Stage {
     Validating,
     Stored,
@@ -37,30 +56,16 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
-        Stage::Validating,
-        Stage::Stored,
-        Stage::Applying,
-        Stage::Starting,
-        Stage::HealthCheck,
-        Stage::Ready,
-        Stage::Failed,
-    ];
+    /// Every stage, in order.
+    pub const ALL: &'static [Stage] = <Stage as strum::VariantArray>::VARIANTS;
 
+    /// The stage's name, as stored and shown: `HEALTH_CHECK`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Validating => "VALIDATING",
-            Stage::Stored => "STORED",
-            Stage::Applying => "APPLYING",
-            Stage::Starting => "STARTING",
-            Stage::HealthCheck => "HEALTH_CHECK",
-            Stage::Ready => "READY",
-            Stage::Failed => "FAILED",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|st| st.as_str() == s)
+        s.parse().ok()
     }
 
     /// READY and FAILED end a deploy.
@@ -167,10 +172,14 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_names() {
-        for s in Stage::ALL {
+        for &s in Stage::ALL {
             assert_eq!(Stage::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::json!(s), s.as_str());
+            assert_eq!(s.to_string(), s.as_str());
         }
+        assert_eq!(Stage::HealthCheck.as_str(), "HEALTH_CHECK");
         assert_eq!(Stage::parse("nope"), None);
+        assert_eq!(Stage::parse("ready"), None);
     }
 
     #[test]

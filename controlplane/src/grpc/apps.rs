@@ -126,11 +126,7 @@ impl AppService for AppApi {
     ) -> Result<Response<pb::ValidateCodeResponse>, Status> {
         let c = caller(&self.0, &req).await.map_err(to_status)?;
         let files = convert::files(req.into_inner().files);
-        let diagnostics = self
-            .0
-            .validate_code(&c, files)
-            .await
-            .map_err(to_status)?;
+        let diagnostics = self.0.validate_code(&c, files).await.map_err(to_status)?;
         Ok(Response::new(pb::ValidateCodeResponse {
             ok: gofast_validate::is_deployable(&diagnostics),
             diagnostics: diagnostics

@@ -15,6 +15,7 @@ pub fn timestamp(t: OffsetDateTime) -> Option<prost_types::Timestamp> {
     })
 }
 
+/// The one mapping between the model's stages and the wire's, both ways.
 pub fn stage(s: Stage) -> pb::DeployStage {
     match s {
         Stage::Validating => pb::DeployStage::Validating,
@@ -25,6 +26,12 @@ pub fn stage(s: Stage) -> pb::DeployStage {
         Stage::Ready => pb::DeployStage::Ready,
         Stage::Failed => pb::DeployStage::Failed,
     }
+}
+
+/// The stage a wire value names; `None` for `UNSPECIFIED` and unknown values.
+pub fn stage_from_proto(n: i32) -> Option<Stage> {
+    let wire = pb::DeployStage::try_from(n).ok()?;
+    Stage::ALL.iter().copied().find(|s| stage(*s) == wire)
 }
 
 pub fn user(u: &User) -> pb::User {
@@ -90,5 +97,19 @@ pub fn diagnostic_to_proto(d: &gofast_validate::Diagnostic) -> pb::Diagnostic {
         column: d.column,
         message: d.message.clone(),
         hint: d.hint.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_round_trip_through_the_wire() {
+        for &s in Stage::ALL {
+            assert_eq!(stage_from_proto(stage(s) as i32), Some(s));
+        }
+        assert_eq!(stage_from_proto(pb::DeployStage::Unspecified as i32), None);
+        assert_eq!(stage_from_proto(99), None);
     }
 }

@@ -3,12 +3,12 @@
 
 mod apps;
 mod auth;
-mod convert;
+pub mod convert;
 mod status;
 
 pub use apps::AppApi;
 pub use auth::AuthApi;
-pub use status::{INVALID_CODE_TYPE_URL, to_status};
+pub use status::to_status;
 
 use tonic::Request;
 

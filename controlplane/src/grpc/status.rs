@@ -1,25 +1,14 @@
 use gofast_proto::v1::ValidateCodeResponse;
 use prost::Message;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::convert::diagnostic_to_proto;
 use crate::error::Error;
 
-/// The type of the detail that carries diagnostics on INVALID_ARGUMENT.
-pub const INVALID_CODE_TYPE_URL: &str = "type.googleapis.com/gofast.v1.ValidateCodeResponse";
-
+/// The status of a service error: the code from `ErrorCode::edges`, with
+/// details where a client can use them.
 pub fn to_status(e: Error) -> Status {
-    let code = match &e {
-        Error::InvalidArgument(_) | Error::InvalidCode(_) => Code::InvalidArgument,
-        Error::Unauthenticated(_) => Code::Unauthenticated,
-        Error::NotFound(_) => Code::NotFound,
-        Error::AlreadyExists(_) => Code::AlreadyExists,
-        Error::FailedPrecondition(_) => Code::FailedPrecondition,
-        Error::Unavailable(_) => Code::Unavailable,
-        Error::PermissionDenied(_) => Code::PermissionDenied,
-        Error::QuotaExceeded(_) | Error::TooManyRequests { .. } => Code::ResourceExhausted,
-        Error::Internal(_) => Code::Internal,
-    };
+    let code = e.code().grpc();
     if let Error::Internal(why) = &e {
         tracing::error!(error = %why, "internal error");
     }
@@ -37,7 +26,7 @@ pub fn to_status(e: Error) -> Status {
                 code: code as i32,
                 message: message.clone(),
                 details: vec![prost_types::Any {
-                    type_url: INVALID_CODE_TYPE_URL.into(),
+                    type_url: <ValidateCodeResponse as prost::Name>::type_url(),
                     value: detail.encode_to_vec(),
                 }],
             };
@@ -57,5 +46,26 @@ pub fn to_status(e: Error) -> Status {
             status
         }
         _ => Status::new(code, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CLI and the editor find the diagnostics by this type URL.
+    #[test]
+    fn diagnostics_travel_under_their_messages_type_url() {
+        let status = to_status(Error::InvalidCode(gofast_validate::validate(&[])));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let rpc = tonic_types::Status::decode(status.details()).unwrap();
+        assert_eq!(
+            rpc.details[0].type_url,
+            "type.googleapis.com/gofast.v1.ValidateCodeResponse"
+        );
+        let detail = rpc.details[0]
+            .to_msg::<ValidateCodeResponse>()
+            .expect("the detail decodes as the message its URL names");
+        assert!(!detail.diagnostics.is_empty());
     }
 }

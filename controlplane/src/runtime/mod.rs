@@ -7,6 +7,7 @@ pub mod local;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use serde::Serialize;
 
 use crate::model::{AppFile, AppId, Stage, UserId};
 
@@ -86,11 +87,64 @@ pub trait Runtime: Send + Sync + 'static {
     /// Removes what runs for apps that are no longer in the store.
     async fn prune(&self, _keep: &std::collections::HashSet<String>) {}
 
-    /// How apps are isolated and limited here, for `/healthz`.
-    fn isolation(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    /// How apps are isolated and limited here, for `/healthz`; `None` where
+    /// the runtime does not report it (a cluster's protections are in its
+    /// objects: see docs/isolation.md).
+    fn isolation(&self) -> Option<IsolationReport> {
+        None
     }
 
     /// Stops everything this runtime started.
     async fn shutdown(&self);
+}
+
+/// The protections apps get from a runtime on this machine, as `/healthz`
+/// reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IsolationReport {
+    /// `bwrap`, or `none` when the operator turned the sandbox off.
+    pub sandbox: &'static str,
+    /// The namespaces each app gets of its own.
+    pub namespaces: Vec<&'static str>,
+    pub network: &'static str,
+    /// The syscall filter; `None` without a sandbox.
+    pub seccomp: Option<SeccompReport>,
+    pub inherited_fds: &'static str,
+    pub output: OutputCaps,
+    /// Whose uid apps run as: `per app`, or `the platform's`.
+    pub app_user: &'static str,
+    pub memory: Enforced<String>,
+    pub cpu: CpuShare,
+    pub tasks: Enforced<u64>,
+    pub open_files: u64,
+    pub file_size_bytes: u64,
+    /// What is not protected here, one sentence each.
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeccompReport {
+    pub mode: &'static str,
+    /// The denied syscalls, by name.
+    pub denied: Vec<String>,
+}
+
+/// How much of an app's output is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OutputCaps {
+    pub line_bytes: usize,
+    pub kept_bytes: usize,
+}
+
+/// A limit and what enforces it (a cgroup controller, an rlimit, or `none`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enforced<T> {
+    pub limit: T,
+    pub enforced_by: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CpuShare {
+    pub share: String,
+    pub enforced_by: &'static str,
 }

@@ -15,9 +15,15 @@ pub use apps::AppView;
 pub use auth::AccountSettings;
 pub use events::DeployWatch;
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use crate::{auth::JwtKeys, metrics::Metrics, model::UserId, runtime::Runtime, store::Store};
+use crate::{
+    auth::JwtKeys,
+    metrics::Metrics,
+    model::UserId,
+    runtime::{IsolationReport, Runtime},
+    store::Store,
+};
 
 /// Settings of the service layer, derived from `Config`.
 #[derive(Debug, Clone)]
@@ -78,8 +84,25 @@ impl Platform {
         })
     }
 
-    pub fn runtime(&self) -> &Arc<dyn Runtime> {
-        &self.runtime
+    /// How many apps serve right now.
+    pub async fn running_apps(&self) -> usize {
+        self.runtime.running_apps().await
+    }
+
+    /// How apps are isolated here, for `/healthz`.
+    pub fn isolation(&self) -> Option<IsolationReport> {
+        self.runtime.isolation()
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub async fn render_metrics(&self) -> String {
+        self.metrics.render(self.running_apps().await)
+    }
+
+    /// For the built-in gateway: the Unix socket that this user's app serves
+    /// HTTP on, if it runs here (see `Runtime::upstream`).
+    pub fn upstream(&self, user_id: &str, app_id: &str) -> Option<PathBuf> {
+        self.runtime.upstream(user_id, app_id)
     }
 
     /// `/user/{user_id}/app/{app_id}`: the prefix the gateway strips.

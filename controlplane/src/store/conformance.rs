@@ -528,7 +528,7 @@ pub async fn status_and_activity(b: &dyn Backend) {
         (a.status, a.status_message.as_str(), a.live_revision),
         (Stage::Failed, "crashed: line 3", 1)
     );
-    for stage in Stage::ALL {
+    for &stage in Stage::ALL {
         s.set_status("app1", stage, stage.as_str(), None)
             .await
             .unwrap();

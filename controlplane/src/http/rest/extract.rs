@@ -12,10 +12,9 @@ use axum::{
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
-use super::types::{ErrorBody, ErrorCode};
 use crate::{
-    error::Error,
-    http::{HttpState, error_response},
+    error::{Error, ErrorCode},
+    http::{HttpState, error_response, error_with_status},
     service::Caller,
 };
 
@@ -69,15 +68,7 @@ impl IntoResponse for ApiError {
                 status,
                 code,
                 message,
-            } => (
-                status,
-                Json(ErrorBody {
-                    code,
-                    message,
-                    details: None,
-                }),
-            )
-                .into_response(),
+            } => error_with_status(status, code, message),
         };
         if resp.status() == StatusCode::UNAUTHORIZED {
             resp.headers_mut()

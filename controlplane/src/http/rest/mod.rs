@@ -6,7 +6,7 @@ mod apps;
 mod auth;
 mod extract;
 mod openapi;
-mod types;
+pub mod types;
 
 use axum::{
     Router,

@@ -1,12 +1,15 @@
 //! The JSON shapes of the REST API, with their OpenAPI schemas. Field names
 //! are snake_case, stages are their names (`"READY"`), times are RFC 3339:
-//! the same shapes the CLI prints with `-o json`.
+//! the same shapes the CLI prints with `-o json` (it converts what gRPC
+//! answers with the `TryFrom<&pb::...>` impls below).
 
+use gofast_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::ToSchema;
 
-use crate::{model, service::AppView};
+pub use crate::{error::ErrorCode, model::Stage};
+use crate::{grpc::convert, model, service::AppView};
 
 /// An RFC 3339 time, in UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
@@ -124,34 +127,6 @@ pub struct UpdateApp {
     pub files: Vec<File>,
 }
 
-/// The stage a deploy reached: `VALIDATING`, `STORED`, `APPLYING`,
-/// `STARTING`, `HEALTH_CHECK`, `READY`, or `FAILED` at any point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Stage {
-    Validating,
-    Stored,
-    Applying,
-    Starting,
-    HealthCheck,
-    Ready,
-    Failed,
-}
-
-impl From<model::Stage> for Stage {
-    fn from(s: model::Stage) -> Self {
-        match s {
-            model::Stage::Validating => Stage::Validating,
-            model::Stage::Stored => Stage::Stored,
-            model::Stage::Applying => Stage::Applying,
-            model::Stage::Starting => Stage::Starting,
-            model::Stage::HealthCheck => Stage::HealthCheck,
-            model::Stage::Ready => Stage::Ready,
-            model::Stage::Failed => Stage::Failed,
-        }
-    }
-}
-
 /// An app: where it answers and the state of its latest deploy.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct App {
@@ -181,7 +156,7 @@ impl From<&AppView> for App {
             app_id: a.id.clone(),
             name: a.name.clone(),
             url: v.url.clone(),
-            status: a.status.into(),
+            status: a.status,
             revision: a.revision,
             updated_at: rfc3339(a.updated_at),
             created_at: rfc3339(a.created_at),
@@ -213,12 +188,65 @@ impl From<&model::DeployEvent> for DeployEvent {
         DeployEvent {
             app_id: e.app_id.clone(),
             revision: e.revision,
-            stage: e.stage.into(),
+            stage: e.stage,
             message: e.message.clone(),
             time: rfc3339(e.time),
             output_tail: non_empty(&e.output_tail),
             url: non_empty(&e.url),
         }
+    }
+}
+
+/// What the gRPC API answers that has no JSON shape.
+#[derive(Debug, thiserror::Error)]
+#[error("the server sent an unknown deploy stage ({0})")]
+pub struct UnknownStage(pub i32);
+
+fn proto_time(t: Option<&prost_types::Timestamp>) -> String {
+    let t = t.and_then(|t| {
+        OffsetDateTime::from_unix_timestamp(t.seconds)
+            .ok()?
+            .replace_nanosecond(u32::try_from(t.nanos).ok()?)
+            .ok()
+    });
+    rfc3339(t.unwrap_or(OffsetDateTime::UNIX_EPOCH))
+}
+
+fn proto_stage(n: i32) -> Result<Stage, UnknownStage> {
+    convert::stage_from_proto(n).ok_or(UnknownStage(n))
+}
+
+impl TryFrom<&pb::App> for App {
+    type Error = UnknownStage;
+
+    fn try_from(a: &pb::App) -> Result<Self, UnknownStage> {
+        Ok(App {
+            app_id: a.app_id.clone(),
+            name: a.name.clone(),
+            url: a.url.clone(),
+            status: proto_stage(a.status)?,
+            revision: a.revision,
+            updated_at: proto_time(a.updated_at.as_ref()),
+            created_at: proto_time(a.created_at.as_ref()),
+            status_message: a.status_message.clone(),
+        })
+    }
+}
+
+impl TryFrom<&pb::DeployEvent> for DeployEvent {
+    type Error = UnknownStage;
+
+    fn try_from(e: &pb::DeployEvent) -> Result<Self, UnknownStage> {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        Ok(DeployEvent {
+            app_id: e.app_id.clone(),
+            revision: e.revision,
+            stage: proto_stage(e.stage)?,
+            message: e.message.clone(),
+            time: proto_time(e.time.as_ref()),
+            output_tail: non_empty(&e.output_tail),
+            url: non_empty(&e.url),
+        })
     }
 }
 
@@ -228,34 +256,6 @@ pub struct AppStatus {
     #[serde(flatten)]
     pub app: App,
     pub events: Vec<DeployEvent>,
-}
-
-/// The kind of an error; stable, for programs to branch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// 400 (or 413, 415): the request or the submitted code was rejected.
-    InvalidArgument,
-    /// 401: no token, or a token that is not (or no longer) valid.
-    Unauthenticated,
-    /// 404: no such thing, or not yours.
-    NotFound,
-    /// 405: the path exists, but not with this method.
-    MethodNotAllowed,
-    /// 409: it exists already.
-    AlreadyExists,
-    /// 412.
-    FailedPrecondition,
-    /// 403: the operator does not allow this (closed signups).
-    PermissionDenied,
-    /// 403: a quota of the account (apps per user) is used up.
-    QuotaExceeded,
-    /// 429: too many attempts; the `Retry-After` header says when to try again.
-    TooManyRequests,
-    /// 503: try again later.
-    Unavailable,
-    /// 500.
-    Internal,
 }
 
 /// Every error answers this, with the HTTP status that matches the code.
@@ -302,41 +302,71 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
+impl From<&gofast_validate::Diagnostic> for Diagnostic {
+    fn from(d: &gofast_validate::Diagnostic) -> Self {
+        Diagnostic {
+            code: d.code.to_string(),
+            severity: match d.severity {
+                gofast_validate::Severity::Error => Severity::Error,
+                gofast_validate::Severity::Warning => Severity::Warning,
+            },
+            file: d.file.clone(),
+            line: d.line,
+            column: d.column,
+            message: d.message.clone(),
+            hint: d.hint.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
 
+    /// What the CLI prints from gRPC is what REST answers.
     #[test]
-    fn every_service_error_code_is_documented() {
-        let all = [
-            Error::InvalidArgument(String::new()),
-            Error::InvalidCode(vec![]),
-            Error::Unauthenticated(String::new()),
-            Error::NotFound(String::new()),
-            Error::AlreadyExists(String::new()),
-            Error::FailedPrecondition(String::new()),
-            Error::Unavailable(String::new()),
-            Error::PermissionDenied(String::new()),
-            Error::QuotaExceeded(String::new()),
-            Error::TooManyRequests {
-                message: String::new(),
-                retry_after: std::time::Duration::from_secs(1),
+    fn grpc_apps_and_events_take_the_rest_shapes() {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let view = AppView {
+            app: model::App {
+                id: "a1".into(),
+                user_id: "u1".into(),
+                name: "hello".into(),
+                revision: 3,
+                live_revision: 2,
+                status: Stage::HealthCheck,
+                status_message: "waiting".into(),
+                created_at: now,
+                updated_at: now + time::Duration::milliseconds(250),
+                last_activity_at: now,
             },
-            Error::Internal(String::new()),
-        ];
-        for e in all {
-            let code: ErrorCode = serde_json::from_value(serde_json::json!(e.code()))
-                .unwrap_or_else(|_| panic!("{} is not in ErrorCode", e.code()));
-            assert_eq!(serde_json::json!(code), e.code());
-        }
-    }
+            url: "http://apps/user/u1/app/a1/".into(),
+        };
+        let rest = serde_json::to_value(App::from(&view)).unwrap();
+        let via_grpc = serde_json::to_value(App::try_from(&convert::app(&view)).unwrap()).unwrap();
+        assert_eq!(rest, via_grpc);
+        assert_eq!(rest["status"], "HEALTH_CHECK");
 
-    #[test]
-    fn stages_serialize_as_their_model_names() {
-        for s in model::Stage::ALL {
-            assert_eq!(serde_json::json!(Stage::from(s)), s.as_str());
-        }
+        let event = model::DeployEvent {
+            app_id: "a1".into(),
+            revision: 3,
+            stage: Stage::Failed,
+            message: "exited".into(),
+            time: now,
+            output_tail: "Traceback".into(),
+            url: String::new(),
+        };
+        let rest = serde_json::to_value(DeployEvent::from(&event)).unwrap();
+        let via_grpc =
+            serde_json::to_value(DeployEvent::try_from(&convert::event(&event)).unwrap()).unwrap();
+        assert_eq!(rest, via_grpc);
+        assert!(
+            App::try_from(&pb::App {
+                status: 99,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! reported by `gofast up` and in `/healthz`.
 
 use nix::sys::resource::Resource;
-use serde_json::{Value, json};
 
 use super::{
     PythonEnv,
@@ -14,7 +13,7 @@ use super::{
 };
 use crate::{
     config::{CgroupMode, SandboxMode},
-    runtime::RuntimeError,
+    runtime::{CpuShare, Enforced, IsolationReport, OutputCaps, RuntimeError, SeccompReport},
 };
 
 pub struct Isolation {
@@ -144,34 +143,53 @@ impl Isolation {
     }
 
     /// The `/healthz` details.
-    pub fn details(&self) -> Value {
-        json!({
-            "sandbox": if self.sandbox.is_some() { "bwrap" } else { "none" },
-            "namespaces": match &self.sandbox {
-                Some(s) if s.per_app_uid => json!(["mount", "pid", "ipc", "uts", "cgroup", "net"]),
-                Some(_) => json!(["mount", "pid", "ipc", "uts", "cgroup", "net", "user"]),
-                None => json!([]),
+    pub fn details(&self) -> IsolationReport {
+        IsolationReport {
+            sandbox: if self.sandbox.is_some() {
+                "bwrap"
+            } else {
+                "none"
             },
-            "network": if self.sandbox.is_some() {
+            namespaces: match &self.sandbox {
+                Some(s) if s.per_app_uid => vec!["mount", "pid", "ipc", "uts", "cgroup", "net"],
+                Some(_) => vec!["mount", "pid", "ipc", "uts", "cgroup", "net", "user"],
+                None => vec![],
+            },
+            network: if self.sandbox.is_some() {
                 "own namespace, loopback only (no route out); served on a Unix socket"
             } else {
                 "host (served on a Unix socket; outbound connections are allowed)"
             },
-            "seccomp": if self.sandbox.is_some() {
-                json!({ "mode": "deny list (EPERM)", "denied": Filters::denied() })
-            } else {
-                json!(null)
+            seccomp: self.sandbox.as_ref().map(|_| SeccompReport {
+                mode: "deny list (EPERM)",
+                denied: Filters::denied(),
+            }),
+            inherited_fds: "closed above stderr",
+            output: OutputCaps {
+                line_bytes: MAX_LINE,
+                kept_bytes: MAX_KEPT,
             },
-            "inherited_fds": "closed above stderr",
-            "output": { "line_bytes": MAX_LINE, "kept_bytes": MAX_KEPT },
-            "app_user": if self.per_app_uid() { "per app" } else { "the platform's" },
-            "memory": { "limit": self.limits.memory_text, "enforced_by": self.enforcer(Controller::Memory) },
-            "cpu": { "share": self.limits.cpu_text, "enforced_by": self.enforcer(Controller::Cpu) },
-            "tasks": { "limit": MAX_TASKS, "enforced_by": self.enforcer(Controller::Pids) },
-            "open_files": MAX_OPEN_FILES,
-            "file_size_bytes": MAX_FILE_SIZE,
-            "missing": self.missing(),
-        })
+            app_user: if self.per_app_uid() {
+                "per app"
+            } else {
+                "the platform's"
+            },
+            memory: Enforced {
+                limit: self.limits.memory_text.clone(),
+                enforced_by: self.enforcer(Controller::Memory),
+            },
+            cpu: CpuShare {
+                share: self.limits.cpu_text.clone(),
+                enforced_by: self.enforcer(Controller::Cpu),
+            },
+            tasks: Enforced {
+                limit: MAX_TASKS,
+                enforced_by: self.enforcer(Controller::Pids),
+            },
+            open_files: MAX_OPEN_FILES,
+            file_size_bytes: MAX_FILE_SIZE,
+            missing: self.missing(),
+        }
     }
 }
 
@@ -217,13 +235,12 @@ mod tests {
         assert!(report.contains("no seccomp filter"), "{report}");
         assert!(report.contains("no memory cgroup"), "{report}");
         let d = iso.details();
-        assert_eq!(d["sandbox"], "none");
-        assert_eq!(
-            d["memory"]["enforced_by"],
-            "rlimit (address space, approximate)"
-        );
-        assert_eq!(d["missing"].as_array().unwrap().len(), 4);
-        assert_eq!(d["seccomp"], serde_json::Value::Null);
+        assert_eq!(d.sandbox, "none");
+        assert_eq!(d.memory.enforced_by, "rlimit (address space, approximate)");
+        assert_eq!(d.missing.len(), 4);
+        assert_eq!(d.seccomp, None);
+        // What /healthz shows: no filter is `null`.
+        assert_eq!(serde_json::json!(d)["seccomp"], serde_json::Value::Null);
     }
 
     #[test]

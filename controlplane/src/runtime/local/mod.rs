@@ -314,7 +314,7 @@ impl Runtime for LocalRuntime {
         self.isolation.cgroups.remove();
     }
 
-    fn isolation(&self) -> serde_json::Value {
-        self.isolation.details()
+    fn isolation(&self) -> Option<super::IsolationReport> {
+        Some(self.isolation.details())
     }
 }
