@@ -1,7 +1,8 @@
 //! The plain-HTTP face of the one port: health, metrics, the gateway to apps
-//! and the landing page. gRPC and grpc-web are merged in by `server`.
+//! and the browser editor. gRPC and grpc-web are merged in by `server`.
 
 mod app_headers;
+mod editor;
 mod gateway;
 pub mod listen;
 mod observe;
@@ -15,7 +16,7 @@ use axum::{
     Json, Router,
     extract::State,
     http::{StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::{any, get},
 };
 use serde_json::json;
@@ -35,6 +36,8 @@ pub struct HttpState {
 }
 
 pub fn router(platform: Arc<Platform>) -> Router {
+    // Any app's URL names the apps origin, the one the editor may frame.
+    let apps_url = platform.app_url("u", "a");
     let state = HttpState {
         platform,
         gateway: gateway::Gateway::new(),
@@ -42,7 +45,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/", get(index))
+        .merge(editor::routes(&apps_url))
         .route("/user/{user_id}/app/{app_id}", any(gateway::proxy))
         .route("/user/{user_id}/app/{app_id}/", any(gateway::proxy))
         .route("/user/{user_id}/app/{app_id}/{*rest}", any(gateway::proxy))
@@ -67,10 +70,6 @@ async fn metrics(State(s): State<HttpState>) -> Response {
         s.platform.render_metrics().await,
     )
         .into_response()
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }
 
 /// `{code, message, details?}` with the HTTP status of the error's code
@@ -99,7 +98,11 @@ pub fn error_response(e: &Error) -> Response {
 /// The same shape with a status of the caller's choosing, for what is not a
 /// service error (a request axum could not take apart, an app that does not
 /// answer the gateway).
-pub fn error_with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
+pub fn error_with_status(
+    status: StatusCode,
+    code: ErrorCode,
+    message: impl Into<String>,
+) -> Response {
     let body = rest::types::ErrorBody {
         code,
         message: message.into(),
