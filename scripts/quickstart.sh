@@ -14,6 +14,17 @@ password=${GOFAST_DEMO_PASSWORD:-gofast-demo-password}
 echo "==> checking the sandbox's system packages (bubblewrap, util-linux)"
 scripts/deps.sh
 
+# Before cargo: gofast embeds the editor's assets. Without Node.js (exit 3)
+# gofast still builds and its / says how to add the editor.
+echo "==> building the browser editor (web-editor/)"
+rc=0
+scripts/editor.sh || rc=$?
+if [ "$rc" -eq 3 ]; then
+  echo "    skipped: gofast will run without the browser editor (the command line works)"
+elif [ "$rc" -ne 0 ]; then
+  exit "$rc"
+fi
+
 echo "==> building gofast (the first build takes a few minutes)"
 cargo build --release --quiet --bin gofast
 gofast=$PWD/target/release/gofast
@@ -45,7 +56,7 @@ echo
 echo "  app:     $url"
 echo "  docs:    ${url}docs"
 echo "  answer:  $(curl -fsS "$url")"
-echo "  home:    $server/"
+echo "  editor:  $server/"
 echo
 if [ -n "$pid" ]; then
   echo "gofast is running (Ctrl-C stops it and every app)."

@@ -17,6 +17,10 @@ export GOFAST_TEST_VENV="$PWD/.venv"
 stage "Chromium and playwright-core for the browser tests"
 scripts/browser.sh
 
+# Before cargo: the control plane embeds web-editor/dist at compile time.
+stage "Browser editor (npm ci, build, size budget, vitest)"
+scripts/editor.sh test
+
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 
