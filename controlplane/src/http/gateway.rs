@@ -14,8 +14,8 @@ use axum::{
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use hyperlocal::UnixConnector;
 
-use super::{HttpState, app_headers, error_response, tunnel};
-use crate::error::Error;
+use super::{HttpState, app_headers, error_response, error_with_status, tunnel};
+use crate::error::{Error, ErrorCode};
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -140,12 +140,10 @@ pub async fn proxy(
     }
 }
 
+/// The JSON error shape of every answer, with the gateway's own status (502
+/// when the app does not answer, where the service's `unavailable` is 503).
 fn unavailable(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "code": "unavailable", "message": message })),
-    )
-        .into_response()
+    error_with_status(status, ErrorCode::Unavailable, message)
 }
 
 fn not_deployed() -> Response {
@@ -157,6 +155,20 @@ fn not_deployed() -> Response {
 #[cfg(test)]
 mod tests {
     use super::split_path;
+
+    /// An app that does not answer gets the one error shape, with 502.
+    #[tokio::test]
+    async fn the_bad_gateway_answer_has_the_error_shape() {
+        use axum::http::StatusCode;
+        let resp = super::unavailable(StatusCode::BAD_GATEWAY, "the app is not answering");
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: crate::http::rest::types::ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.code, crate::error::ErrorCode::Unavailable);
+        assert_eq!(body.message, "the app is not answering");
+    }
 
     #[test]
     fn splits_prefix_from_the_app_path() {
