@@ -140,3 +140,17 @@ pub struct DeployArgs {
     #[arg(long)]
     pub detach: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own checks of the definition (conflicting flags, bad defaults,
+    /// duplicate names), which it otherwise runs only when a path is taken.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

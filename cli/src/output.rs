@@ -1,10 +1,29 @@
 //! Rendering shared by every command: text for people, JSON for scripts.
 //! Results go to stdout; progress and errors go to stderr.
 
+use std::io::IsTerminal;
+
 use gofast_proto::v1 as pb;
 use serde_json::{Value, json};
 
 use crate::args::Output;
+
+/// Whether to colour what goes to stderr: only on a terminal, never with
+/// NO_COLOR. (codespan's and termcolor's `Auto` look at TERM and NO_COLOR but
+/// not at whether the stream is a terminal, so `2>log` would get escapes.)
+pub fn stderr_colored() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// [`stderr_colored`] as a termcolor choice; `Auto` still honours TERM=dumb.
+pub fn stderr_color() -> codespan_reporting::term::termcolor::ColorChoice {
+    use codespan_reporting::term::termcolor::ColorChoice;
+    if stderr_colored() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    }
+}
 
 pub fn stage_name(stage: i32) -> &'static str {
     match pb::DeployStage::try_from(stage).unwrap_or(pb::DeployStage::Unspecified) {

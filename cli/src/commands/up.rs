@@ -14,6 +14,7 @@ pub async fn run(args: Box<UpArgs>) -> CliResult {
                 .unwrap_or_else(|_| "gofast_controlplane=info,warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(crate::output::stderr_colored())
         .init();
     let shutdown = CancellationToken::new();
     tokio::spawn(gofast_controlplane::server::cancel_on_signal(

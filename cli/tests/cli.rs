@@ -1,0 +1,144 @@
+//! The CLI in pipelines, through the real binary but without a server:
+//! colour only on a terminal, whole names underlined, `-o json` errors.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::{Command, cargo::cargo_bin_cmd};
+
+/// A file with a rejected import on line 1 and a statement-level one on 3.
+const BAD: &str =
+    "import requests\nfrom fastapi import FastAPI\nfrom subprocess import run\n\napp = FastAPI()\n";
+
+/// A syntax error: every server refuses it, so `deploy` refuses it offline.
+const BROKEN: &str = "from fastapi import FastAPI\n\napp = FastAPI(\n";
+
+/// Nothing listens on port 1, so the server is unreachable at once.
+const NO_SERVER: &str = "http://127.0.0.1:1";
+
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+
+    /// `gofast` as a user with no login, on a colour terminal type, with
+    /// NO_COLOR unset: only whether stderr is a terminal decides colour.
+    fn gofast(&self, args: &[&str]) -> Command {
+        let mut cmd = cargo_bin_cmd!("gofast");
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("GOFAST_CONFIG_DIR", self.dir.path().join("config"))
+            .env("GOFAST_SERVER", NO_SERVER)
+            .env("TERM", "xterm-256color")
+            .env_remove("NO_COLOR")
+            .env_remove("GOFAST_TOKEN");
+        cmd
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn check_writes_no_escapes_when_stderr_is_a_pipe() {
+    let s = Scratch::new();
+    let bad = s.file("main.py", BAD);
+    let out = s.gofast(&["check", path(&bad)]).assert().code(1);
+    let stderr = text(&out.get_output().stderr);
+    assert!(stderr.contains("error[GF302]"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "ANSI escapes in a pipe:\n{stderr:?}"
+    );
+}
+
+#[test]
+fn deploy_writes_no_escapes_when_stderr_is_a_pipe() {
+    let s = Scratch::new();
+    let broken = s.file("main.py", BROKEN);
+    // The local check refuses before any server is asked.
+    let out = s.gofast(&["deploy", path(&broken)]).assert().code(1);
+    let stderr = text(&out.get_output().stderr);
+    assert!(stderr.contains("error[GF103]"), "{stderr}");
+    assert!(stderr.contains("nothing was deployed"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "ANSI escapes in a pipe:\n{stderr:?}"
+    );
+}
+
+#[test]
+fn a_terminal_still_gets_colour_unless_no_color() {
+    let s = Scratch::new();
+    let bad = s.file("main.py", BAD);
+    let on_a_terminal = |no_color: bool| {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let mut cmd = std::process::Command::new(cargo_bin_cmd!("gofast").get_program());
+        cmd.args(["check", path(&bad)])
+            .env("GOFAST_CONFIG_DIR", s.dir.path().join("config"))
+            .env("TERM", "xterm-256color")
+            .env_remove("NO_COLOR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::from(pty.slave));
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let mut child = cmd.spawn().expect("run gofast");
+        // Our copy of the slave goes with `cmd`, so reading ends (EIO) once
+        // the child has exited; reading while it runs keeps it from blocking.
+        drop(cmd);
+        let mut master = std::fs::File::from(pty.master);
+        let mut out = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut master, &mut out);
+        assert_eq!(child.wait().expect("wait").code(), Some(1));
+        text(&out)
+    };
+    let coloured = on_a_terminal(false);
+    assert!(coloured.contains("error[GF302]"), "{coloured}");
+    assert!(
+        coloured.contains("\x1b["),
+        "no colour on a terminal:\n{coloured:?}"
+    );
+    let plain = on_a_terminal(true);
+    assert!(plain.contains("error[GF302]"), "{plain}");
+    assert!(
+        !plain.contains('\x1b'),
+        "colour despite NO_COLOR:\n{plain:?}"
+    );
+}
+
+#[test]
+fn the_whole_offending_name_is_underlined() {
+    let s = Scratch::new();
+    let bad = s.file("main.py", BAD);
+    let out = s.gofast(&["check", path(&bad)]).assert().code(1);
+    let stderr = text(&out.get_output().stderr);
+    let carets = |source_line: &str| -> usize {
+        let mut lines = stderr.lines();
+        lines.find(|l| l.ends_with(source_line));
+        let marks = lines.next().unwrap_or_default();
+        marks.chars().filter(|c| *c == '^').count()
+    };
+    assert_eq!(carets("│ import requests"), "requests".len(), "{stderr}");
+    assert_eq!(
+        carets("│ from subprocess import run"),
+        "from subprocess".len(),
+        "{stderr}"
+    );
+}
