@@ -9,7 +9,7 @@ mod locks;
 mod quota;
 mod reconcile;
 #[cfg(test)]
-mod scenarios;
+pub(crate) mod scenarios;
 
 pub use apps::AppView;
 pub use auth::AccountSettings;

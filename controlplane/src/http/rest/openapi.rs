@@ -1,5 +1,6 @@
 //! The OpenAPI document of the REST API, generated from the handlers and
-//! types, served at `GET /api/openapi.json`.
+//! types (the paths come from the router's list, `rest::endpoints`), served
+//! at `GET /api/openapi.json`.
 
 use std::sync::LazyLock;
 
@@ -12,8 +13,6 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{apps, auth};
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -23,21 +22,6 @@ use super::{apps, auth};
                        Authenticate with `Authorization: Bearer <token>`: the access token of \
                        `POST /api/auth/login`, or an API token. Every error answers \
                        `{code, message, details?}` with the matching HTTP status.",
-    ),
-    paths(
-        auth::signup,
-        auth::login,
-        auth::logout,
-        auth::change_password,
-        auth::me,
-        apps::list_apps,
-        apps::create_app,
-        apps::get_app,
-        apps::update_app,
-        apps::delete_app,
-        apps::app_status,
-        apps::record_activity,
-        document,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -70,7 +54,7 @@ impl Modify for BearerAuth {
 }
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
+    super::document()
         .to_pretty_json()
         .expect("the OpenAPI document serializes")
 });

@@ -131,6 +131,15 @@ impl World {
     }
 }
 
+/// A platform on an empty in-memory store and a fake runtime, for the edges'
+/// tests.
+pub(crate) fn test_platform() -> Arc<Platform> {
+    World::on(Arc::new(
+        SqliteStore::in_memory().expect("an in-memory store"),
+    ))
+    .platform
+}
+
 /// A valid app whose start does what `plan` says (see `fake.rs`).
 fn code(message: &str, plan: &str) -> String {
     format!(
