@@ -294,6 +294,24 @@ pub(crate) fn call(
             ctx.error("GF402", at, "`basicConfig(filename=...)` writes logs to a file, and gofast apps have no disk.")
                 .hint("leave out `filename`: logs printed to the console are shown in `gofast logs`"),
         ),
+        // FastAPI's `app.frontend("/", directory="dist")` (and a router's) serves
+        // a folder from disk like StaticFiles: the same code and reason. Its
+        // `directory` is keyword-only, so a call without it (or `**options`)
+        // is someone else's `frontend` method.
+        "frontend" if !bare && call.keywords.iter().any(|k| matches!(k.arg.as_deref(), Some("directory") | None)) => {
+            let files = crate::modules::Capability::Files;
+            let receiver = match call.func.as_ref() {
+                Expr::Attribute(a) => match a.value.as_ref() {
+                    Expr::Name(n) => format!("{}.", n.id),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            Some(
+                ctx.error(files.code(), at, format!("`{receiver}frontend(directory=...)` {}.", files.why()))
+                    .hint("return pages from your endpoints instead, e.g. `return HTMLResponse(\"<h1>Hello</h1>\")`"),
+            )
+        }
         _ => None,
     }
 }

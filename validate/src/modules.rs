@@ -42,16 +42,18 @@ const ALLOWED: &[(&str, bool)] = &[
     ("fastapi", true), ("starlette", true), ("pydantic", true), ("pydantic_core", true),
     ("annotated_types", true), ("__future__", false), ("abc", false), ("array", false),
     ("asyncio", false), ("base64", false), ("binascii", false), ("bisect", false),
-    ("calendar", false), ("cmath", false), ("collections", true), ("contextlib", false),
-    ("contextvars", false), ("copy", false), ("dataclasses", false), ("datetime", false),
-    ("decimal", false), ("difflib", false), ("enum", false), ("fractions", false),
-    ("functools", false), ("graphlib", false), ("hashlib", false), ("heapq", false),
-    ("hmac", false), ("html", true), ("http", false), ("ipaddress", false), ("itertools", false),
-    ("json", false), ("keyword", false), ("logging", false), ("math", false), ("numbers", false),
+    ("bz2", false), ("calendar", false), ("cmath", false), ("collections", true),
+    ("contextlib", false), ("contextvars", false), ("copy", false), ("csv", false),
+    ("dataclasses", false), ("datetime", false), ("decimal", false), ("difflib", false),
+    ("enum", false), ("fractions", false), ("functools", false), ("graphlib", false),
+    ("gzip", false), ("hashlib", false), ("heapq", false), ("hmac", false), ("html", true),
+    ("http", false), ("io", false), ("ipaddress", false), ("itertools", false), ("json", false),
+    ("keyword", false), ("logging", false), ("lzma", false), ("math", false), ("numbers", false),
     ("operator", false), ("pprint", false), ("random", false), ("re", false), ("reprlib", false),
     ("secrets", false), ("statistics", false), ("string", false), ("struct", false),
     ("textwrap", false), ("time", false), ("typing", false), ("unicodedata", false),
-    ("urllib.parse", false), ("uuid", false), ("warnings", false), ("zoneinfo", false),
+    ("urllib.parse", false), ("uuid", false), ("warnings", false), ("zlib", false),
+    ("zoneinfo", false),
 ];
 
 const NET: &str = "network modules are not available to gofast apps";
@@ -117,8 +119,8 @@ const REFUSED: &[&[(&str, Refused)]] = &[
         "asyncio.base_events", "anyio", "trio", "uvloop", "sh", "pexpect", "plumbum",
     ]),
     refused!(System, FILES, FILES_HINT, [
-        "pathlib", "shutil", "glob", "io", "tempfile", "fileinput", "filecmp", "zipfile",
-        "tarfile", "gzip", "bz2", "lzma", "shelve", "dbm", "sqlite3", "mmap", "fcntl",
+        "pathlib", "shutil", "glob", "tempfile", "fileinput", "filecmp", "zipfile",
+        "tarfile", "shelve", "dbm", "sqlite3", "mmap", "fcntl",
         "logging.handlers", "logging.config", "json.tool", "fastapi.staticfiles",
         "starlette.staticfiles", "codecs", "aiofiles", "watchfiles", "multipart",
         "python_multipart",
@@ -311,7 +313,17 @@ impl Capability {
 }
 
 /// Members of allowed modules that reach something refused, by module prefix.
+///
+/// This is the general rule for modules that mostly work in memory: the module
+/// is allowed (`gzip.compress`, `io.BytesIO`, `csv.writer` touch no disk) and
+/// only the members that open a file by name are refused, with GF402.
 const REFUSED_MEMBERS: &[(&str, &[&str], Capability)] = &[
+    ("io", &["open", "open_code", "FileIO"], Capability::Files),
+    // `*File` take a file name (a file object too, but the name is what
+    // lessons pass); `main` is the command-line tool, which opens its arguments.
+    ("gzip", &["open", "GzipFile", "main"], Capability::Files),
+    ("bz2", &["open", "BZ2File"], Capability::Files),
+    ("lzma", &["open", "LZMAFile"], Capability::Files),
     (
         "asyncio",
         &["create_subprocess_exec", "create_subprocess_shell"],
@@ -441,6 +453,22 @@ pub(crate) fn refused_anywhere(name: &str) -> Option<Capability> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|&(_, c)| c)
+}
+
+/// The module that `path` (a module's attribute or a name imported from one)
+/// denotes, if gofast knows it as one: a known module, or an allowed module
+/// with refused members that another module re-exports (`gzip.io` is `io`,
+/// `logging.io` too), so that `gzip.io.open` is judged as `io.open`.
+pub(crate) fn module_at(path: &str) -> Option<String> {
+    if is_known_module(path) {
+        return Some(path.to_string());
+    }
+    let last = path.rsplit('.').next()?;
+    let reexported = last != path
+        && REFUSED_MEMBERS
+            .iter()
+            .any(|(module, _, _)| *module == last && STDLIB.contains(module));
+    reexported.then(|| last.to_string())
 }
 
 /// The verdict on `module.name`: an attribute of an allowed module, or a

@@ -222,3 +222,140 @@ fn rejected_programs_report_exactly_what_they_expect() {
         "codes without a rejected example: {missing:?}"
     );
 }
+
+/// The expected diagnostics of each case against the actual ones, as a report
+/// of the cases that differ (empty when all match).
+fn mismatches(cases: &[PathBuf]) -> String {
+    let mut failures = String::new();
+    for path in cases {
+        let case = load(path);
+        assert!(
+            !case.expected.is_empty(),
+            "{} has no `# expect:` line",
+            path.display()
+        );
+        let diagnostics = run(&case);
+        let mut actual: Vec<Key> = diagnostics
+            .iter()
+            .map(|d| (d.code.to_string(), d.file.clone(), d.line))
+            .collect();
+        let mut expected = case.expected.clone();
+        actual.sort();
+        expected.sort();
+        if actual != expected {
+            failures += &format!(
+                "{}:\n expected {expected:?}\n got\n{}",
+                path.display(),
+                render(&diagnostics)
+            );
+        }
+    }
+    failures
+}
+
+/// The lessons corpus (issue #15): apps written from what FastAPI's
+/// documentation teaches. The accepted ones are also served by the runner's
+/// tests and deployed by cli/tests/fastapi_docs.rs.
+#[test]
+fn lessons_that_gofast_runs_pass_the_check() {
+    let cases = corpus("lessons/accepted");
+    assert!(cases.len() >= 6, "the lessons corpus is too small");
+    let mut failures = String::new();
+    for path in &cases {
+        let diagnostics = run(&load(path));
+        if !diagnostics.is_empty() {
+            failures += &format!("{}:\n{}", path.display(), render(&diagnostics));
+        }
+        let source = fs::read_to_string(path).expect("lesson");
+        for probe in ["GET /health ", "GET /docs ", "GET /openapi.json "] {
+            assert!(
+                source.contains(&format!("# probe: {probe}")),
+                "{} does not probe {probe}",
+                path.display()
+            );
+        }
+    }
+    assert!(failures.is_empty(), "lessons were refused:\n{failures}");
+}
+
+#[test]
+fn lessons_that_read_files_are_refused_at_their_line() {
+    let failures = mismatches(&corpus("lessons/refused"));
+    assert!(failures.is_empty(), "lessons did not match:\n{failures}");
+}
+
+/// `app.frontend(directory=...)` serves a folder from disk like StaticFiles:
+/// the same code and the same reason as StaticFiles gets.
+#[test]
+fn frontend_gets_the_same_diagnostic_as_static_files() {
+    let check = |source: &str| {
+        let files = [SourceFile {
+            name: "main.py",
+            content: source.as_bytes(),
+        }];
+        validate_with(&files, &Limits::default())
+    };
+    let app = "from fastapi import FastAPI\nimport fastapi\napp = FastAPI()\n";
+    let static_files = check(&format!(
+        "{app}app.mount('/s', fastapi.StaticFiles(directory='s'))\n"
+    ));
+    let frontend = check(&format!("{app}app.frontend('/', directory='dist')\n"));
+    let [static_files] = static_files.as_slice() else {
+        panic!("{static_files:?}")
+    };
+    let [frontend] = frontend.as_slice() else {
+        panic!("{frontend:?}")
+    };
+    assert_eq!(frontend.code, static_files.code);
+    assert_eq!(frontend.code, "GF402");
+    assert_eq!((frontend.line, frontend.column), (4, 1));
+    let reason = |message: &str| message.split_once("` ").map(|(_, r)| r.to_string());
+    assert_eq!(reason(&frontend.message), reason(&static_files.message));
+    // A `frontend` method without `directory` is someone else's.
+    assert!(check(&format!("{app}class Site:\n    def frontend(self, path):\n        return path\nSite().frontend('/')\n")).is_empty());
+}
+
+/// The general rule for modules that work in memory: the module is allowed,
+/// the members that open a file by name are refused (GF402), wherever they
+/// are reached from.
+#[test]
+fn in_memory_bytes_are_allowed_and_opening_files_is_not() {
+    let check = |body: &str| {
+        let source = format!("from fastapi import FastAPI\napp = FastAPI()\n{body}\n");
+        let files = [SourceFile {
+            name: "main.py",
+            content: source.as_bytes(),
+        }];
+        validate_with(&files, &Limits::default())
+    };
+    for fine in [
+        "import gzip\nx = gzip.decompress(gzip.compress(b'x'))",
+        "import io\nb = io.BytesIO(b'x')\ns = io.StringIO('x')\nw = io.TextIOWrapper(io.BytesIO())",
+        "from io import BytesIO, StringIO",
+        "import zlib, bz2, lzma\nx = zlib.compress(bz2.compress(lzma.compress(b'x')))",
+        "import csv, io\ncsv.writer(io.StringIO()).writerow(['a'])",
+        "from gzip import compress, decompress",
+    ] {
+        let d = check(fine);
+        assert!(d.is_empty(), "{fine}: {d:?}");
+    }
+    for refused in [
+        "import gzip\ngzip.open('x')",
+        "import io\nio.open('x')",
+        "import io\nio.open_code('x')",
+        "from io import FileIO",
+        "from gzip import GzipFile",
+        "import gzip\ngzip.io.open('x')",
+        "import logging\nlogging.io.FileIO('x')",
+        "from gzip import io as gio\ngio.open('x')",
+        "import bz2\nbz2.BZ2File('x')",
+        "import lzma\nlzma.open('x')",
+        "open('x')",
+    ] {
+        let d = check(refused);
+        assert!(
+            d.len() == 1 && d[0].code == "GF402" && d[0].line >= 3,
+            "{refused}: {d:?}"
+        );
+    }
+}

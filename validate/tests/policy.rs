@@ -89,11 +89,11 @@ fn advisory_keeps_limits_names_syntax_and_the_app_rule() {
 
 #[test]
 fn an_allowed_module_and_its_submodules_may_be_imported() {
-    let p = allowing(&["csv", "xml.etree"]);
+    let p = allowing(&["colorsys", "xml.etree"]);
     for code in [
-        "import csv\n",
-        "import csv as c\nc.reader([])\n",
-        "from csv import DictReader\n",
+        "import colorsys\n",
+        "import colorsys as c\nc.rgb_to_hsv(1, 1, 1)\n",
+        "from colorsys import hls_to_rgb\n",
         "import xml.etree.ElementTree\n",
         "from xml.etree import ElementTree\n",
     ] {
@@ -113,7 +113,7 @@ fn an_allowed_module_and_its_submodules_may_be_imported() {
         [("GF303", Severity::Error)]
     );
     assert_eq!(
-        summary(&main_py(&p, "import csvx\n")),
+        summary(&main_py(&p, "import colorsysx\n")),
         [("GF301", Severity::Error)]
     );
 }

@@ -36,8 +36,7 @@ impl Walker<'_, '_> {
             }
             Expr::Attribute(a) => match self.module_path(&a.value)? {
                 ModuleRef::Allowed(parent) => {
-                    let path = format!("{parent}.{}", a.attr);
-                    modules::is_known_module(&path).then_some(ModuleRef::Allowed(path))
+                    modules::module_at(&format!("{parent}.{}", a.attr)).map(ModuleRef::Allowed)
                 }
                 ModuleRef::Local(module) => self.member_of_local(&module, &a.attr, 0),
             },
@@ -50,9 +49,7 @@ impl Walker<'_, '_> {
     pub(super) fn resolve(&self, binding: &Binding, depth: u32) -> Option<ModuleRef> {
         match binding {
             Binding::Module(path) => Some(ModuleRef::Allowed(path.clone())),
-            Binding::Member(path) => {
-                modules::is_known_module(path).then(|| ModuleRef::Allowed(path.clone()))
-            }
+            Binding::Member(path) => modules::module_at(path).map(ModuleRef::Allowed),
             Binding::LocalModule(module) => Some(ModuleRef::Local(module.clone())),
             Binding::LocalMember(module, name) => self.member_of_local(module, name, depth),
         }
