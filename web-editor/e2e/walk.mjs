@@ -40,9 +40,10 @@ const browser = await chromium.launch({
 });
 const figures = {};
 const problems = [];
+let page;
 try {
   const context = await browser.newContext();
-  const page = await context.newPage();
+  page = await context.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(m.text());
   });
@@ -119,7 +120,14 @@ try {
     }
   });
   check(reach === 'blocked', `the app's page read the editor: ${reach}`);
-  const token = await frame.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }));
+  // The apps origin's own storage (if the gateway lets it have any) holds no token.
+  const token = await frame.evaluate(() => {
+    try {
+      return JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage });
+    } catch {
+      return '';
+    }
+  });
   check(!token.includes('eyJ'), 'no token in the apps origin');
 
   step('unchanged code says so');
@@ -178,7 +186,15 @@ try {
   check(csp.length === 0, `CSP refusals: ${csp.join(' | ')}`);
   console.log(JSON.stringify({ ok: true, figures }));
 } catch (e) {
-  console.log(JSON.stringify({ ok: false, error: String(e?.message ?? e), console: problems.slice(0, 20) }));
+  // What the learner would have seen, to tell why.
+  const seen = await page?.evaluate(() => ({
+    message: document.querySelector('#deploy-message')?.textContent,
+    stages: document.querySelector('#stages')?.textContent,
+    problems: document.querySelector('#problems')?.textContent,
+    auth: document.querySelector('#auth-error')?.textContent,
+  })).catch(() => undefined);
+  if (process.env.WALK_SCREENSHOT) await page?.screenshot({ path: process.env.WALK_SCREENSHOT, fullPage: true }).catch(() => {});
+  console.log(JSON.stringify({ ok: false, error: String(e?.message ?? e), seen, console: problems.slice(0, 20) }));
   process.exitCode = 1;
 } finally {
   await browser.close();

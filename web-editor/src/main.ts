@@ -187,15 +187,17 @@ let logsAbort: AbortController | undefined;
 
 function renderStages(): void {
   $('stages').replaceChildren(
-    ...rows(events).map((r) =>
-      el(
+    ...rows(events).map((r) => {
+      const li = el(
         'li',
-        { className: r.state, dataset: { stage: r.stage } as unknown as DOMStringMap },
+        { className: r.state },
         el('strong', { textContent: label(r.stage) }),
         r.ms !== undefined ? el('span', { className: 'muted', textContent: ` ${formatMs(r.ms)}` }) : '',
         r.message ? el('div', { className: 'muted small', textContent: r.message }) : '',
-      ),
-    ),
+      );
+      li.dataset.stage = r.stage;
+      return li;
+    }),
   );
 }
 
