@@ -41,6 +41,58 @@ const browser = await chromium.launch({
 const figures = {};
 const problems = [];
 let page;
+let setCode;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { n: s.length, median: at(0.5), p90: at(0.9), min: s[0], max: s[s.length - 1] };
+}
+
+// WALK_BENCH=N: N deploys pressed in the editor (clock: the click → the
+// preview shows the new answer) alternating with N API deploys of the same
+// app (clock: REST PUT sent → the first 200 with the new answer, polled every
+// 5 ms), so both see the same machine. Figures for BENCHMARKS.md.
+async function bench(rounds, email) {
+  const preview = page.frameLocator('#preview');
+  const login = await fetch(`${platform}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'walk-password-123' }),
+  }).then((r) => r.json());
+  const headers = { authorization: `Bearer ${login.access_token}`, 'content-type': 'application/json' };
+  const appUrl = await page.getAttribute('#app-url', 'href');
+  const editor = [];
+  const api = [];
+  for (let i = 0; i < rounds; i++) {
+    await setCode(APP(`editor-${i}`));
+    let t0 = Date.now();
+    await page.click('#deploy');
+    await preview.locator('body', { hasText: `"message":"editor-${i}"` }).waitFor({ timeout: T });
+    editor.push(Date.now() - t0);
+
+    const marker = `api-${i}`;
+    t0 = Date.now();
+    const put = await fetch(`${platform}/api/apps/walk`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ files: [{ name: 'main.py', content: APP(marker) }] }),
+    });
+    check(put.ok, `API deploy answered ${put.status}`);
+    for (;;) {
+      const res = await fetch(appUrl).catch(() => undefined);
+      if (res?.ok && (await res.text()).includes(marker)) break;
+      await sleep(5);
+    }
+    api.push(Date.now() - t0);
+  }
+  // Back to what the walk expects to be running.
+  await setCode(APP('one'));
+  await page.click('#deploy');
+  await preview.locator('body', { hasText: '"message":"one"' }).waitFor({ timeout: T });
+  return { editor_click_to_preview_ms: stats(editor), api_put_to_first_200_ms: stats(api) };
+}
 try {
   const context = await browser.newContext();
   page = await context.newPage();
@@ -72,7 +124,7 @@ try {
   await page.click('#use-template');
   await page.locator('.cm-content', { hasText: 'read_item' }).waitFor({ timeout: T });
 
-  const setCode = async (code) => {
+  setCode = async (code) => {
     await page.click('.cm-content');
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.press('Delete');
@@ -129,6 +181,12 @@ try {
     }
   });
   check(!token.includes('eyJ'), 'no token in the apps origin');
+
+  const rounds = Number(process.env.WALK_BENCH || 0);
+  if (rounds > 0) {
+    step(`benchmark: ${rounds} editor deploys beside ${rounds} API deploys`);
+    figures.bench = await bench(rounds, email);
+  }
 
   step('unchanged code says so');
   await page.click('#deploy');
