@@ -23,6 +23,10 @@ Configuration comes only from environment variables:
                        socket the headers are always trusted: only the gateway, which
                        replaces them, connects there.
 
+The app is served inside a thin ASGI layer of the platform's (PlatformLayer): it
+answers the platform's GET /health outside the app's middleware, and composes the
+app's own root_path (FastAPI(root_path=...)) with GOFAST_ROOT_PATH.
+
 Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 the user's code failed to load
 (traceback or one-line error on stderr), 2 invalid runner configuration,
 3 the server could not start (the app's startup/lifespan failed, or the port is taken).
@@ -222,44 +226,142 @@ def find_app(module, settings: Settings):
     return app
 
 
-async def _health() -> dict[str, str]:
-    return {"status": "ok"}
+HEALTH_PATH = "/health"
+_HEALTH_BODY = b'{"status":"ok"}'
 
 
-def _starlette_health(request):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"status": "ok"})
-
-
-def ensure_health(app) -> bool:
-    """Add GET /health unless the app already answers GET /health. Returns True if added."""
+def app_answers_health(app) -> bool:
+    """Whether the app routes GET /health itself (then users' requests get the app's)."""
     for route in app.router.routes:
-        if getattr(route, "path", None) != "/health":
+        if getattr(route, "path", None) != HEALTH_PATH:
             continue
         methods = getattr(route, "methods", None)
         if methods is None or "GET" in methods:
-            return False
+            return True
+    return False
 
-    from fastapi import FastAPI
 
-    before = list(app.router.routes)
-    if isinstance(app, FastAPI):
-        app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False, name="gofast_health")
-    else:
-        app.add_route("/health", _starlette_health, methods=["GET"], include_in_schema=False, name="gofast_health")
-    # Put it first so a catch-all route of the app cannot shadow the platform's health check.
-    added = [r for r in app.router.routes if not any(r is b for b in before)]
-    app.router.routes[:] = added + before
-    return True
+def app_root_path(app) -> str:
+    """The root_path the app sets for itself (FastAPI(root_path="/api/v1")), normalised.
+
+    The "behind a proxy" lessons set it to say that a proxy strips that prefix before
+    the app. On gofast the platform's prefix comes first, so the two are composed.
+    """
+    root = getattr(app, "root_path", "")
+    if not isinstance(root, str):
+        return ""
+    root = root.strip().rstrip("/")
+    if root and not root.startswith("/"):
+        root = "/" + root
+    return root
+
+
+def _strip_prefix(path: str, prefix: str) -> str | None:
+    """`path` below `prefix` (segment-wise), or None when it is not below it."""
+    if not prefix:
+        return path
+    if path == prefix:
+        return ""
+    if path.startswith(prefix) and path[len(prefix)] == "/":
+        return path[len(prefix) :]
+    return None
+
+
+def _forwarded(scope) -> bool:
+    """Whether the request came through a proxy: the gateway and Traefik always set
+    X-Forwarded-For; the platform's own probes (the local health check, the kubelet)
+    never do, and nothing else can reach the app's socket or port."""
+    return any(name == b"x-forwarded-for" for name, _ in scope.get("headers", ()))
+
+
+class PlatformLayer:
+    """The outermost ASGI layer, around the user's app and its middleware.
+
+    - Composes the platform's prefix with the app's own root_path: the app sees
+      root_path = PREFIX + APP_ROOT, and both PREFIX/items and PREFIX/APP_ROOT/items
+      reach its /items (as under plain uvicorn, where both /items and /api/v1/items
+      do), so /docs points at PREFIX/APP_ROOT/openapi.json, which works through the
+      gateway.
+    - Answers GET/HEAD /health here, before the user's middleware, so middleware
+      that answers before the app (TrustedHostMiddleware's 400, HTTPSRedirect-
+      Middleware's 307) cannot fail the platform's health check: once uvicorn
+      serves, the app's startup (lifespan) has finished, and that alone decides.
+      When the app defines GET /health itself, users' requests (which come through
+      a proxy) still reach the app's; only the platform's own probe is answered here.
+    """
+
+    def __init__(self, app, prefix: str, app_root: str, app_has_health: bool):
+        self.app = app
+        self.prefix = prefix
+        self.app_root = app_root
+        self.root = prefix + app_root
+        self.app_has_health = app_has_health
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        # uvicorn built path = prefix + what the proxy sent.
+        received = _strip_prefix(scope["path"], self.prefix)
+        if received is None:
+            received = scope["path"]
+        route_path = received
+        if self.app_root:
+            below = _strip_prefix(received, self.app_root)
+            scope = dict(scope)
+            scope["root_path"] = self.root
+            if below is None:
+                scope["path"] = self.root + received
+                raw = scope.get("raw_path")
+                if isinstance(raw, bytes):
+                    prefix = self.prefix.encode("ascii")
+                    tail = raw[len(prefix) :] if raw.startswith(prefix) else raw
+                    scope["raw_path"] = self.root.encode("utf-8") + tail
+            else:
+                route_path = below
+        if (
+            route_path == HEALTH_PATH
+            and scope["type"] == "http"
+            and scope.get("method") in ("GET", "HEAD")
+            and (not self.app_has_health or not _forwarded(scope))
+        ):
+            await _answer_health(send, head=scope["method"] == "HEAD")
+            return
+        await self.app(scope, receive, send)
+
+
+async def _answer_health(send, head: bool) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_HEALTH_BODY)).encode("ascii")),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head else _HEALTH_BODY})
+
+
+def wrap_app(app, settings: Settings) -> PlatformLayer:
+    """Put the platform's layer around the app, composing its root_path with ours."""
+    app_root = app_root_path(app)
+    if app_root and hasattr(app, "root_path"):
+        # FastAPI writes its root_path into every scope; make that the composed one.
+        app.root_path = settings.root_path + app_root
+    return PlatformLayer(app, settings.root_path, app_root, app_answers_health(app))
 
 
 def serve(app, settings: Settings, entry_file: str) -> NoReturn:
     import uvicorn
 
+    layer = wrap_app(app, settings)
     where_tcp = {} if settings.uds is not None else {"host": settings.host, "port": settings.port}
     config = uvicorn.Config(
-        app,
+        layer,
+        interface="asgi3",
         uds=settings.uds,
         **where_tcp,
         root_path=settings.root_path,
@@ -277,7 +379,9 @@ def serve(app, settings: Settings, entry_file: str) -> NoReturn:
     global _server
     server = _server = uvicorn.Server(config)
 
-    where = f" at root path {settings.root_path}" if settings.root_path else ""
+    where = f" at root path {layer.root}" if layer.root else ""
+    if layer.app_root:
+        where += f" (the app's own root_path {layer.app_root} below the platform's prefix)"
     on = f"unix socket {settings.uds}" if settings.uds is not None else f"{settings.host}:{settings.port}"
     print(f"{PREFIX}: serving app from {entry_file} on {on}{where}", flush=True)
 
@@ -316,7 +420,6 @@ def main() -> None:
 
     module = import_entry(settings)
     app = find_app(module, settings)
-    ensure_health(app)
 
     entry_file = getattr(module, "__file__", None)
     if entry_file:

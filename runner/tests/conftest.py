@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-RUNNER = Path(__file__).resolve().parents[1] / "gofast_runner.py"
+# GOFAST_TEST_RUNNER runs the tests against another copy (e.g. an older one, to see a test fail).
+RUNNER = Path(os.environ.get("GOFAST_TEST_RUNNER") or Path(__file__).resolve().parents[1] / "gofast_runner.py")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PYTHON = sys.executable
 START_TIMEOUT = 15.0

@@ -77,10 +77,15 @@ def test_app_defined_health_is_kept(start_runner, tmp_path):
             """
         },
     )
-    app = start_runner(app_dir)
-    resp = app.get("/health")
+    app = start_runner(app_dir, uds=True)
+    # Users' requests come through the gateway, which always sets X-Forwarded-For:
+    # they get the app's own /health.
+    resp = app.get("/health", headers={"X-Forwarded-For": "203.0.113.7"})
     assert resp.status == 200
     assert resp.json() == {"status": "mine", "db": "up"}
+    # The platform's own probe (no proxy in between) is answered by the runner, so
+    # only the app's start decides whether it is healthy.
+    assert app.get("/health").json() == {"status": "ok"}
     # A user-defined /health is part of the user's API, so it stays documented.
     assert "/health" in app.get("/openapi.json").json()["paths"]
 
