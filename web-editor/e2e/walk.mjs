@@ -240,6 +240,11 @@ try {
   figures.reload_cached_ms = Date.now() - t;
   check((await page.inputValue('#app-name')) === 'walk', 'the app name comes back');
 
+  step('360 px wide: nothing scrolls sideways');
+  await page.setViewportSize({ width: 360, height: 740 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 360, `at 360 px the page is ${wide} px wide`);
+
   const csp = problems.filter((p) => /Content Security Policy|Refused/.test(p));
   check(csp.length === 0, `CSP refusals: ${csp.join(' | ')}`);
   console.log(JSON.stringify({ ok: true, figures }));
