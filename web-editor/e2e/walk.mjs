@@ -240,10 +240,28 @@ try {
   figures.reload_cached_ms = Date.now() - t;
   check((await page.inputValue('#app-name')) === 'walk', 'the app name comes back');
 
+  step('log out; a wrong password is refused in words; log in again');
+  await page.click('#logout');
+  await page.locator('#auth:not([hidden])').waitFor({ timeout: T });
+  await page.fill('#email', email);
+  await page.fill('#password', 'not-the-password');
+  await page.click('#login');
+  await page.locator('#auth-error', { hasText: /password|credentials|email/i }).waitFor({ timeout: T });
+  await page.fill('#password', 'walk-password-123');
+  await page.click('#login');
+  await page.locator('#work:not([hidden])').waitFor({ timeout: T });
+  await page.locator('.cm-content', { hasText: 'undefined_thing' }).waitFor({ timeout: T });
+
   step('360 px wide: nothing scrolls sideways');
   await page.setViewportSize({ width: 360, height: 740 });
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);
-  check(wide <= 360, `at 360 px the page is ${wide} px wide`);
+  const culprits = await page.evaluate(() =>
+    [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > 361)
+      .slice(0, 5)
+      .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`),
+  );
+  check(wide <= 360, `at 360 px the page is ${wide} px wide: ${culprits}`);
 
   const csp = problems.filter((p) => /Content Security Policy|Refused/.test(p));
   check(csp.length === 0, `CSP refusals: ${csp.join(' | ')}`);
