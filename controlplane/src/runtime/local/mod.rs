@@ -4,6 +4,7 @@
 //! never drops a request and a broken revision never replaces a working one.
 
 mod cgroup;
+mod health;
 mod isolation;
 mod limits;
 mod output;
@@ -133,27 +134,20 @@ impl LocalRuntime {
         Ok(dir)
     }
 
-    /// Waits until `/health` answers 200, the process exits, or time runs out.
+    /// Waits until `/health` answers 200, the process exits, or time runs out;
+    /// a redirect or a 4xx fails at once, with what the app answered.
     async fn health_check(&self, proc: &AppProcess, log: &OutputLog) -> Result<(), DeployFailure> {
         let uri = app_uri(&proc.socket, "/health")
             .map_err(|_| DeployFailure::new("bad health-check address"))?;
-        let poll = async {
-            loop {
-                if let Ok(Ok(resp)) =
-                    tokio::time::timeout(Duration::from_secs(2), self.http.get(uri.clone())).await
-                    && resp.status().is_success()
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
         let tail = || {
             log.tail_since(proc.output_mark, FAILURE_TAIL_LINES)
                 .join("\n")
         };
         tokio::select! {
-            _ = poll => Ok(()),
+            answer = health::wait_healthy(&self.http, &uri) => answer.map_err(|reason| DeployFailure {
+                reason,
+                output_tail: tail(),
+            }),
             _ = self.closing.cancelled() => Err(DeployFailure::new("the platform is stopping")),
             exit = proc.exited() => Err(DeployFailure {
                 reason: if exit.out_of_memory {
