@@ -208,7 +208,8 @@ try {
   const broken = APP('two', 'undefined_thing + 1\n');
   const nameErrorLine = broken.split('\n').findIndex((l) => l.startsWith('undefined_thing')) + 1;
   await setCode(broken);
-  await page.click('#deploy');
+  // By keyboard this time: Ctrl/Cmd+Enter in the editor deploys.
+  await page.keyboard.press('ControlOrMeta+Enter');
   await page.locator('#stages li[data-stage="FAILED"]').waitFor({ timeout: T });
   await page.locator('#traceback', { hasText: 'NameError' }).waitFor({ timeout: T });
   const link = page.locator('#trace-links button', { hasText: `main.py:${nameErrorLine}` });
