@@ -10,8 +10,8 @@ use gofast_proto::v1 as pb;
 /// Imports `os`, which the checker refuses (GF303), and uses it harmlessly.
 const USES_OS: &str = "import os\n\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get(\"/\")\ndef root():\n    return {\"sep\": os.sep}\n";
 
-/// Imports `csv`, a standard module that is not on the built-in list (GF301).
-const USES_CSV: &str = "import csv\n\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get(\"/\")\ndef root():\n    return {\"dialects\": sorted(csv.list_dialects())}\n";
+/// Imports `colorsys`, a standard module that is not on the built-in list (GF301).
+const USES_COLORSYS: &str = "import colorsys\n\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get(\"/\")\ndef root():\n    return {\"hsv\": colorsys.rgb_to_hsv(0.0, 0.5, 1.0)}\n";
 
 /// `gofast up` with extra flags; the data dir lives as long as the guard.
 fn start_with(extra: &[&str]) -> (tempfile::TempDir, Platform) {
@@ -26,7 +26,7 @@ fn deploy(user: &User, main_py: &std::path::Path, name: &str) -> std::process::O
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strict_refuses_and_allow_module_lets_only_that_module_through() {
-    let (_data, platform) = start_with(&["--allow-module", "csv"]);
+    let (_data, platform) = start_with(&["--allow-module", "colorsys"]);
     let ada = platform.user("ada@example.com");
     let dir = tempfile::tempdir().unwrap();
 
@@ -43,14 +43,11 @@ async fn strict_refuses_and_allow_module_lets_only_that_module_through() {
     let apps = ada.run(&["apps", "-o", "json"]);
     assert_eq!(text(&apps.stdout).trim(), "[]", "{}", text(&apps.stderr));
 
-    // `--allow-module csv` lets csv through on this server...
-    let csv_app = write_app(dir.path(), "csv-app", USES_CSV);
-    let url = ada.deploy(&[&csv_app], "csv-app");
+    // `--allow-module colorsys` lets colorsys through on this server...
+    let csv_app = write_app(dir.path(), "colorsys-app", USES_COLORSYS);
+    let url = ada.deploy(&[&csv_app], "colorsys-app");
     let body = get_json(&url).await;
-    assert!(
-        body["dialects"].as_array().is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
+    assert_eq!(body["hsv"][2], 1.0, "{body}");
 
     // ...while `gofast check` stays offline with the built-in policy.
     let out = ada.run(&["check", csv_app.to_str().unwrap()]);
@@ -138,6 +135,33 @@ async fn validate_code_needs_a_token() {
             .expect_err("refused without a valid token");
         assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
     }
+    // Without a token the call is refused before its body is decoded: a
+    // body that is not even protobuf gets UNAUTHENTICATED, not a decode error.
+    let garbage = {
+        let mut body = vec![0u8];
+        body.extend_from_slice(&4u32.to_be_bytes());
+        body.extend_from_slice(&[0xff; 4]);
+        body
+    };
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/gofast.v1.AppService/ValidateCode",
+            platform.url
+        ))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(garbage)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok()),
+        Some("16"),
+        "{resp:?}"
+    );
+
     let token = platform.user("ada@example.com").saved_token();
     let answer = client
         .validate_code(validate_request(vec![main_file(USES_OS)], Some(&token)))

@@ -197,7 +197,10 @@ pub fn router(platform: Arc<Platform>, origins: Arc<http::Origins>) -> Result<Ro
         .map_err(|e| StartError::Reflection(e.to_string()))?;
 
     let grpc = Routes::new(AuthServiceServer::new(AuthApi(platform.clone())))
-        .add_service(AppServiceServer::new(AppApi(platform.clone())))
+        .add_service(AppServiceServer::with_interceptor(
+            AppApi(platform.clone()),
+            crate::grpc::require_bearer,
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .into_axum_router()

@@ -122,6 +122,10 @@ fn check_new_password(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a call without a token is told, here and before its body is read.
+pub const NOT_LOGGED_IN: &str = "not logged in: send `authorization: Bearer <token>` with the \
+                                 access token of a login or an API token";
+
 impl Platform {
     fn accounts_settings(&self) -> &AccountSettings {
         &self.settings.accounts
@@ -318,9 +322,7 @@ impl Platform {
     /// Checks a bearer token: a JWT of a live session, or an API token.
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller> {
         let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Err(Error::Unauthenticated(
-                "not logged in: run `gofast login` or set GOFAST_TOKEN".into(),
-            ));
+            return Err(Error::Unauthenticated(NOT_LOGGED_IN.into()));
         };
         let caller = if token.starts_with(API_TOKEN_PREFIX) {
             let user_id = self

@@ -12,7 +12,7 @@ mod reconcile;
 pub(crate) mod scenarios;
 
 pub use apps::AppView;
-pub use auth::AccountSettings;
+pub use auth::{AccountSettings, NOT_LOGGED_IN};
 pub use events::DeployWatch;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
