@@ -56,9 +56,21 @@ impl CliError {
             }
             Code::Unavailable => Self::new(Exit::Connection, message),
             Code::Internal => Self::rejected(format!("the server failed: {message}")),
+            Code::NotFound if names_a_missing_app(&status) => {
+                Self::rejected(message).hint("see your apps with `gofast apps`")
+            }
             _ => Self::rejected(message),
         }
     }
+}
+
+/// The server's reason for a missing app (the advice is the CLI's to give).
+fn names_a_missing_app(status: &tonic::Status) -> bool {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().is_some_and(|i| {
+        i.reason == gofast_controlplane::grpc::NO_SUCH_APP
+            && i.domain == gofast_controlplane::grpc::ERROR_DOMAIN
+    })
 }
 
 pub fn unreachable_server(server: &str) -> CliError {

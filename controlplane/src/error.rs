@@ -21,6 +21,10 @@ pub enum Error {
     Unauthenticated(String),
     #[error("{0}")]
     NotFound(String),
+    /// The caller has no app of this id or name; another user's app answers
+    /// the same. The edges may add where to look (the CLI: `gofast apps`).
+    #[error("no app {0:?}")]
+    NoSuchApp(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -146,7 +150,7 @@ impl Error {
         match self {
             Error::InvalidArgument(_) | Error::InvalidCode(_) => ErrorCode::InvalidArgument,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
-            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::NotFound(_) | Error::NoSuchApp(_) => ErrorCode::NotFound,
             Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Error::Unavailable(_) => ErrorCode::Unavailable,

@@ -5,6 +5,13 @@ use tonic::Status;
 use super::convert::diagnostic_to_proto;
 use crate::error::Error;
 
+/// The `ErrorInfo` reason of a NOT_FOUND that names a missing app, for
+/// clients that say where to look (the CLI: `gofast apps`).
+pub const NO_SUCH_APP: &str = "NO_SUCH_APP";
+
+/// The `ErrorInfo` domain of gofast's reasons.
+pub const ERROR_DOMAIN: &str = "gofast.dev";
+
 /// The status of a service error: the code from `ErrorCode::edges`, with
 /// details where a client can use them.
 pub fn to_status(e: Error) -> Status {
@@ -45,6 +52,11 @@ pub fn to_status(e: Error) -> Status {
             status.metadata_mut().insert("retry-after", secs.into());
             status
         }
+        Error::NoSuchApp(_) => {
+            use tonic_types::{ErrorDetails, StatusExt};
+            let info = ErrorDetails::with_error_info(NO_SUCH_APP, ERROR_DOMAIN, []);
+            Status::with_error_details(code, message, info)
+        }
         _ => Status::new(code, message),
     }
 }
@@ -67,5 +79,20 @@ mod tests {
             .to_msg::<ValidateCodeResponse>()
             .expect("the detail decodes as the message its URL names");
         assert!(!detail.diagnostics.is_empty());
+    }
+
+    /// A missing app says so in words for people and by reason for programs;
+    /// the advice is the client's to give.
+    #[test]
+    fn a_missing_app_is_not_found_with_its_reason() {
+        use tonic_types::StatusExt;
+        let status = to_status(Error::NoSuchApp("hello".into()));
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert_eq!(status.message(), "no app \"hello\"");
+        let info = status.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            (NO_SUCH_APP, ERROR_DOMAIN)
+        );
     }
 }

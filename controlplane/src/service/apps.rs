@@ -190,7 +190,7 @@ impl Platform {
         self.store
             .find_app(&caller.user_id, app.trim())
             .await?
-            .ok_or_else(|| Error::NotFound(format!("no app {:?}: see `gofast apps`", app.trim())))
+            .ok_or_else(|| Error::NoSuchApp(app.trim().to_string()))
     }
 
     pub async fn create_app(

@@ -359,7 +359,7 @@ async fn an_app_idle_past_its_lifetime_is_removed_and_an_active_one_kept() {
     w.reconcile().await;
     assert!(matches!(
         w.platform.get_app(&w.ada, "idle").await,
-        Err(Error::NotFound(_))
+        Err(Error::NoSuchApp(_))
     ));
     assert_eq!(w.fake.serving(&idle.id), None, "the idle app still runs");
     assert_eq!(w.fake.serving(&busy), Some(rev));
