@@ -3,10 +3,18 @@
 
 use std::io::IsTerminal;
 
+use gofast_controlplane::{
+    grpc::convert::stage_from_proto,
+    http::rest::types::{self as rest, Stage},
+};
 use gofast_proto::v1 as pb;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::args::Output;
+use crate::{
+    args::Output,
+    error::{CliError, CliResult, Exit},
+};
 
 /// Whether to colour what goes to stderr: only on a terminal, never with
 /// NO_COLOR. (codespan's and termcolor's `Auto` look at TERM and NO_COLOR but
@@ -25,17 +33,10 @@ pub fn stderr_color() -> codespan_reporting::term::termcolor::ColorChoice {
     }
 }
 
+/// A stage's name (`HEALTH_CHECK`), as REST and the server's model spell it.
 pub fn stage_name(stage: i32) -> &'static str {
-    match pb::DeployStage::try_from(stage).unwrap_or(pb::DeployStage::Unspecified) {
-        pb::DeployStage::Unspecified => "UNKNOWN",
-        pb::DeployStage::Validating => "VALIDATING",
-        pb::DeployStage::Stored => "STORED",
-        pb::DeployStage::Applying => "APPLYING",
-        pb::DeployStage::Starting => "STARTING",
-        pb::DeployStage::HealthCheck => "HEALTH_CHECK",
-        pb::DeployStage::Ready => "READY",
-        pb::DeployStage::Failed => "FAILED",
-    }
+    // UNSPECIFIED, or a stage newer than this CLI, has no name.
+    stage_from_proto(stage).map_or("UNKNOWN", Stage::as_str)
 }
 
 pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Value {
@@ -48,48 +49,46 @@ pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The JSON shape of an app in `-o json` output.
-pub fn app_json(a: &pb::App) -> Value {
-    json!({
-        "app_id": a.app_id,
-        "name": a.name,
-        "url": a.url,
-        "status": stage_name(a.status),
-        "revision": a.revision,
-        "updated_at": rfc3339(a.updated_at.as_ref()),
+fn unknown_stage(e: rest::UnknownStage) -> CliError {
+    CliError::new(Exit::Connection, e.to_string())
+        .hint("use the gofast CLI of the same version as the server")
+}
+
+/// An app in `-o json` output: REST's app object, key for key.
+pub fn app_json(a: &pb::App) -> CliResult<rest::App> {
+    rest::App::try_from(a).map_err(unknown_stage)
+}
+
+/// A deploy event in `-o json` output: REST's event object.
+pub fn event_json(e: &pb::DeployEvent) -> CliResult<rest::DeployEvent> {
+    rest::DeployEvent::try_from(e).map_err(unknown_stage)
+}
+
+/// An app and its latest deploy's events: REST's `GET /api/apps/{app}`.
+pub fn status_json(a: &pb::App, events: &[pb::DeployEvent]) -> CliResult<rest::AppStatus> {
+    Ok(rest::AppStatus {
+        app: app_json(a)?,
+        events: events.iter().map(event_json).collect::<CliResult<_>>()?,
     })
 }
 
-pub fn event_json(e: &pb::DeployEvent) -> Value {
-    let mut v = json!({
-        "app_id": e.app_id,
-        "revision": e.revision,
-        "stage": stage_name(e.stage),
-        "message": e.message,
-        "time": rfc3339(e.time.as_ref()),
-    });
-    if !e.output_tail.is_empty() {
-        v["output_tail"] = json!(e.output_tail);
+pub fn print_json(v: &impl Serialize) {
+    match serde_json::to_string(v) {
+        Ok(json) => println!("{json}"),
+        // Only a map with non-string keys fails, and no output has one.
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
-    if !e.url.is_empty() {
-        v["url"] = json!(e.url);
-    }
-    v
-}
-
-pub fn print_json(v: &Value) {
-    println!("{v}");
 }
 
 /// Prints a table of apps, or their JSON list.
-pub fn apps(output: Output, apps: &[pb::App]) {
+pub fn apps(output: Output, apps: &[pb::App]) -> CliResult {
     if output == Output::Json {
-        print_json(&Value::Array(apps.iter().map(app_json).collect()));
-        return;
+        print_json(&apps.iter().map(app_json).collect::<CliResult<Vec<_>>>()?);
+        return Ok(());
     }
     if apps.is_empty() {
         eprintln!("No apps yet: deploy one with `gofast deploy main.py`.");
-        return;
+        return Ok(());
     }
     let w = apps.iter().map(|a| a.name.len()).max().unwrap_or(4).max(4);
     println!(
@@ -106,4 +105,5 @@ pub fn apps(output: Output, apps: &[pb::App]) {
             a.url
         );
     }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     args::Output,
+    error::CliResult,
     output::{event_json, print_json, stage_name},
 };
 
@@ -43,9 +44,9 @@ impl Progress {
         }
     }
 
-    pub fn event(&self, e: &pb::DeployEvent) {
+    pub fn event(&self, e: &pb::DeployEvent) -> CliResult {
         match self {
-            Progress::Json => print_json(&event_json(e)),
+            Progress::Json => print_json(&event_json(e)?),
             Progress::Plain => {
                 let time = crate::output::rfc3339(e.time.as_ref());
                 eprintln!(
@@ -73,6 +74,7 @@ impl Progress {
                 });
             }
         }
+        Ok(())
     }
 
     pub fn finish(&self) {

@@ -1,5 +1,8 @@
-//! The CLI in pipelines, through the real binary but without a server:
-//! colour only on a terminal, whole names underlined, `-o json` errors.
+//! The CLI in pipelines, through the real binary (mostly without a server):
+//! colour only on a terminal, whole names underlined, `-o json` errors, and
+//! the `-o json` shapes that REST shares.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -140,5 +143,47 @@ fn the_whole_offending_name_is_underlined() {
         carets("│ from subprocess import run"),
         "from subprocess".len(),
         "{stderr}"
+    );
+}
+
+/// `-o json` prints REST's objects: the same keys, the same values.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_apps_and_status_are_rests_objects() {
+    let platform = common::Platform::start();
+    let ada = platform.user("ada@example.com");
+    let main = common::repo().join("examples/hello/main.py");
+    ada.deploy(&[&main], "hello");
+    let token = ada.saved_token();
+    let rest = |path: &str| {
+        let url = format!("{}{path}", platform.url);
+        let token = token.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("REST");
+            assert!(resp.status().is_success(), "{}", resp.status());
+            resp.json::<serde_json::Value>().await.expect("REST JSON")
+        }
+    };
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let out = ada.run(args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("CLI JSON")
+    };
+    let apps = cli(&["apps", "-o", "json"]);
+    assert_eq!(apps, rest("/api/apps").await);
+    assert_eq!(apps[0]["status"], "READY");
+    for key in ["created_at", "status_message", "updated_at"] {
+        assert!(apps[0].get(key).is_some(), "no {key} in {apps}");
+    }
+    let status = cli(&["status", "hello", "-o", "json"]);
+    assert_eq!(status, rest("/api/apps/hello/status").await);
+    assert_eq!(
+        status["events"].as_array().map(Vec::len),
+        Some(6),
+        "{status}"
     );
 }

@@ -3,13 +3,12 @@
 use std::io::{IsTerminal, Write};
 
 use gofast_proto::v1 as pb;
-use serde_json::json;
 
 use crate::{
     args::Output,
     client::Client,
     error::{CliError, CliResult},
-    output::{self, app_json, event_json, print_json, stage_name},
+    output::{self, print_json, stage_name},
 };
 
 pub async fn list(server: &str, out: Output) -> CliResult {
@@ -22,8 +21,7 @@ pub async fn list(server: &str, out: Output) -> CliResult {
         .map_err(|s| client.fail(s))?
         .into_inner()
         .apps;
-    output::apps(out, &apps);
-    Ok(())
+    output::apps(out, &apps)
 }
 
 pub async fn status(server: &str, out: Output, app: &str) -> CliResult {
@@ -39,10 +37,7 @@ pub async fn status(server: &str, out: Output, app: &str) -> CliResult {
         .into_inner();
     let a = resp.app.unwrap_or_default();
     if out == Output::Json {
-        let mut v = app_json(&a);
-        v["status_message"] = json!(a.status_message);
-        v["events"] = resp.events.iter().map(event_json).collect();
-        print_json(&v);
+        print_json(&output::status_json(&a, &resp.events)?);
         return Ok(());
     }
     println!("{} ({})", a.name, a.app_id);

@@ -98,7 +98,7 @@ pub async fn follow(client: &mut Client, out: Output, app: &pb::App, revision: u
     let mut last: Option<pb::DeployEvent> = None;
     while let Some(event) = events.next().await {
         let event = event.map_err(|s| client.fail(s))?;
-        progress.event(&event);
+        progress.event(&event)?;
         let terminal = matches!(
             pb::DeployStage::try_from(event.stage),
             Ok(pb::DeployStage::Ready | pb::DeployStage::Failed)
