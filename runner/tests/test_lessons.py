@@ -159,3 +159,29 @@ def test_health_waits_for_the_apps_own_start(start_runner, tmp_path):
     app = start_runner(write_files(tmp_path / "app", {"main.py": source}), uds=True, wait=False)
     assert app.proc.wait(timeout=20) == 3
     assert "database not reachable" in app.stderr
+
+
+def test_own_root_path_applies_to_websockets_too(start_runner, tmp_path):
+    import socket
+
+    source = """
+        from fastapi import FastAPI, WebSocket
+
+        app = FastAPI(root_path="/api/v1")
+
+        @app.websocket("/ws")
+        async def ws(websocket: WebSocket):
+            await websocket.accept()
+            await websocket.close()
+    """
+    app = start_runner(write_files(tmp_path / "app", {"main.py": source}), uds=True, GOFAST_ROOT_PATH=PREFIX)
+    for path in ("/ws", "/api/v1/ws"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(app.uds))
+            sock.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                "X-Forwarded-For: 203.0.113.7\r\n\r\n".encode()
+            )
+            assert sock.recv(1024).startswith(b"HTTP/1.1 101"), path
