@@ -8,7 +8,10 @@ use gofast_controlplane::{
     model::{AppFile, Stage},
     runtime::{
         Progress, Runtime, Target,
-        kubernetes::{KubeRuntime, KubeSettings, builders},
+        kubernetes::{
+            KubeRuntime, KubeSettings,
+            builders::{self, ObjectKind},
+        },
     },
 };
 use k8s_openapi::api::{
@@ -138,16 +141,12 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
         .await
         .unwrap();
     // The Traefik objects were validated by Traefik's own CRD schemas.
-    let route = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &ns,
-        &builders::ingress_route_resource(),
-    )
-    .get(&name)
-    .await
-    .unwrap();
+    let route = dynamic(&client, &ns, &ObjectKind::IngressRoute.resource())
+        .get(&name)
+        .await
+        .unwrap();
     assert_eq!(route.data["spec"]["routes"][0]["services"][0]["port"], 80);
-    Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &builders::middleware_resource())
+    dynamic(&client, &ns, &ObjectKind::Middleware.resource())
         .get(&name)
         .await
         .unwrap();
@@ -195,16 +194,10 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
     rt.remove("aaaaaaaaa1").await.unwrap();
     let lp = ListParams::default().labels(&builders::app_selector("aaaaaaaaa1"));
     for _ in 0..60 {
-        let left = count(Api::<ConfigMap>::namespaced(client.clone(), &ns), &lp).await
-            + count(Api::<Deployment>::namespaced(client.clone(), &ns), &lp).await
-            + count(Api::<Service>::namespaced(client.clone(), &ns), &lp).await
-            + count(Api::<NetworkPolicy>::namespaced(client.clone(), &ns), &lp).await
-            + count(dynamic(&client, &ns, &builders::middleware_resource()), &lp).await
-            + count(
-                dynamic(&client, &ns, &builders::ingress_route_resource()),
-                &lp,
-            )
-            .await;
+        let mut left = 0;
+        for kind in ObjectKind::ALL {
+            left += count(dynamic(&client, &ns, &kind.resource()), &lp).await;
+        }
         let pods = Api::<Pod>::namespaced(client.clone(), &ns)
             .list(&ListParams::default().labels(&format!("{}=aaaaaaaaa1", builders::APP_LABEL)))
             .await

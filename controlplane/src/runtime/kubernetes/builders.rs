@@ -23,10 +23,7 @@ use k8s_openapi::{
         util::intstr::IntOrString,
     },
 };
-use kube::{
-    api::{ApiResource, DynamicObject, GroupVersionKind},
-    core::Resource,
-};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::json;
 
 use crate::runtime::Target;
@@ -74,24 +71,70 @@ pub struct AppObjects {
     pub ingress_route: DynamicObject,
 }
 
+/// The kinds of object an app is made of, in the order they are applied: the
+/// root first (the others name it as their owner), the Deployment last (its
+/// pods start once the rest is in place). The one list of kinds: applying,
+/// deleting, checking and owning all go through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::Display)]
+pub enum ObjectKind {
+    ConfigMap,
+    Service,
+    NetworkPolicy,
+    Middleware,
+    IngressRoute,
+    Deployment,
+}
+
+impl ObjectKind {
+    pub const ALL: &'static [ObjectKind] = <ObjectKind as strum::VariantArray>::VARIANTS;
+    /// The object every other one is owned by.
+    pub const ROOT: ObjectKind = ObjectKind::ConfigMap;
+
+    /// Where the API serves this kind.
+    pub fn resource(self) -> ApiResource {
+        let traefik =
+            |kind| ApiResource::from_gvk(&GroupVersionKind::gvk("traefik.io", "v1alpha1", kind));
+        match self {
+            ObjectKind::ConfigMap => ApiResource::erase::<ConfigMap>(&()),
+            ObjectKind::Service => ApiResource::erase::<Service>(&()),
+            ObjectKind::NetworkPolicy => ApiResource::erase::<NetworkPolicy>(&()),
+            ObjectKind::Middleware => traefik("Middleware"),
+            ObjectKind::IngressRoute => traefik("IngressRoute"),
+            ObjectKind::Deployment => ApiResource::erase::<Deployment>(&()),
+        }
+    }
+}
+
+impl AppObjects {
+    fn meta_mut(&mut self, kind: ObjectKind) -> &mut ObjectMeta {
+        match kind {
+            ObjectKind::ConfigMap => &mut self.config_map.metadata,
+            ObjectKind::Service => &mut self.service.metadata,
+            ObjectKind::NetworkPolicy => &mut self.network_policy.metadata,
+            ObjectKind::Middleware => &mut self.middleware.metadata,
+            ObjectKind::IngressRoute => &mut self.ingress_route.metadata,
+            ObjectKind::Deployment => &mut self.deployment.metadata,
+        }
+    }
+
+    /// The object of this kind as the API takes it, typed or not.
+    pub fn dynamic(&self, kind: ObjectKind) -> Result<DynamicObject, serde_json::Error> {
+        fn erase<K: serde::Serialize>(k: &K) -> Result<DynamicObject, serde_json::Error> {
+            serde_json::from_value(serde_json::to_value(k)?)
+        }
+        match kind {
+            ObjectKind::ConfigMap => erase(&self.config_map),
+            ObjectKind::Service => erase(&self.service),
+            ObjectKind::NetworkPolicy => erase(&self.network_policy),
+            ObjectKind::Middleware => Ok(self.middleware.clone()),
+            ObjectKind::IngressRoute => Ok(self.ingress_route.clone()),
+            ObjectKind::Deployment => erase(&self.deployment),
+        }
+    }
+}
+
 pub fn object_name(app_id: &str) -> String {
     format!("app-{app_id}")
-}
-
-pub fn middleware_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "traefik.io",
-        "v1alpha1",
-        "Middleware",
-    ))
-}
-
-pub fn ingress_route_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "traefik.io",
-        "v1alpha1",
-        "IngressRoute",
-    ))
 }
 
 /// The label selector of everything gofast made for one app.
@@ -137,22 +180,23 @@ pub fn build(t: &Target, s: &KubeSettings) -> AppObjects {
 
 /// Makes every object but the root owned by the root.
 pub fn set_owner(objects: &mut AppObjects, root_uid: &str) {
+    let root = ObjectKind::ROOT.resource();
     let owner = OwnerReference {
-        api_version: ConfigMap::api_version(&()).into_owned(),
-        kind: ConfigMap::kind(&()).into_owned(),
-        name: objects.config_map.metadata.name.clone().unwrap_or_default(),
+        api_version: root.api_version,
+        kind: root.kind,
+        name: objects
+            .meta_mut(ObjectKind::ROOT)
+            .name
+            .clone()
+            .unwrap_or_default(),
         uid: root_uid.to_string(),
         block_owner_deletion: Some(true),
         controller: Some(true),
     };
-    for m in [
-        &mut objects.deployment.metadata,
-        &mut objects.service.metadata,
-        &mut objects.network_policy.metadata,
-        &mut objects.middleware.metadata,
-        &mut objects.ingress_route.metadata,
-    ] {
-        m.owner_references = Some(vec![owner.clone()]);
+    for &kind in ObjectKind::ALL {
+        if kind != ObjectKind::ROOT {
+            objects.meta_mut(kind).owner_references = Some(vec![owner.clone()]);
+        }
     }
 }
 
@@ -411,7 +455,7 @@ fn middleware(t: &Target, s: &KubeSettings) -> DynamicObject {
     dynamic(
         t,
         s,
-        &middleware_resource(),
+        &ObjectKind::Middleware.resource(),
         json!({ "stripPrefix": { "prefixes": [t.root_path] } }),
     )
 }
@@ -426,7 +470,7 @@ fn ingress_route(t: &Target, s: &KubeSettings) -> DynamicObject {
     dynamic(
         t,
         s,
-        &ingress_route_resource(),
+        &ObjectKind::IngressRoute.resource(),
         json!({
             "entryPoints": [s.entry_point],
             "routes": [{
@@ -621,5 +665,24 @@ mod tests {
         );
         assert!(o.ingress_route.metadata.owner_references.is_some());
         assert!(o.config_map.metadata.owner_references.is_none());
+    }
+
+    /// What is applied is what was built, each under its kind's resource.
+    #[test]
+    fn every_kind_has_its_object_under_its_own_resource() {
+        let o = build(&target(), &settings());
+        for &kind in ObjectKind::ALL {
+            let obj = o.dynamic(kind).unwrap();
+            let types = obj.types.as_ref().expect("apiVersion and kind");
+            let resource = kind.resource();
+            assert_eq!(
+                (types.api_version.as_str(), types.kind.as_str()),
+                (resource.api_version.as_str(), resource.kind.as_str()),
+                "{kind}"
+            );
+            assert_eq!(obj.metadata.name.as_deref(), Some("app-a1b2c3d4e5"));
+        }
+        assert_eq!(ObjectKind::ALL.first(), Some(&ObjectKind::ROOT));
+        assert_eq!(ObjectKind::ALL.last(), Some(&ObjectKind::Deployment));
     }
 }

@@ -10,11 +10,11 @@ pub mod rollout;
 use std::{collections::HashSet, time::Duration};
 
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{ConfigMap, Pod, Service},
-    networking::v1::NetworkPolicy,
+    core::v1::{ConfigMap, Pod},
 };
 use kube::{
     Api, Client, Resource,
@@ -22,12 +22,11 @@ use kube::{
         DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PropagationPolicy,
     },
 };
-use serde::Serialize;
 use tracing::warn;
 
 pub use self::builders::KubeSettings;
 use self::{
-    builders::{AppObjects, MANAGED_BY, ingress_route_resource, middleware_resource, object_name},
+    builders::{AppObjects, MANAGED_BY, ObjectKind, object_name},
     lease::LeaseLock,
     rollout::{Verdict, assess},
 };
@@ -80,41 +79,26 @@ impl KubeRuntime {
         Api::namespaced_with(self.client.clone(), &self.settings.namespace, resource)
     }
 
-    async fn apply<K>(&self, api: &Api<K>, obj: &K) -> Result<K, kube::Error>
-    where
-        K: Resource + Serialize + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
-    {
-        let name = obj.meta().name.clone().unwrap_or_default();
-        api.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(obj),
-        )
-        .await
-    }
-
-    /// Server-side applies every object, the root first so the others can
-    /// name it as their owner. Fields we no longer set disappear.
+    /// Server-side applies every object in the order of `ObjectKind::ALL`,
+    /// the root first so the others can name it as their owner. Fields we no
+    /// longer set disappear.
     async fn apply_all(&self, mut objects: AppObjects) -> Result<(), kube::Error> {
-        let root = self
-            .apply(&self.api::<ConfigMap>(), &objects.config_map)
-            .await?;
-        builders::set_owner(
-            &mut objects,
-            root.metadata.uid.as_deref().unwrap_or_default(),
-        );
-        self.apply(&self.api::<Service>(), &objects.service).await?;
-        self.apply(&self.api::<NetworkPolicy>(), &objects.network_policy)
-            .await?;
-        self.apply(&self.dynamic(&middleware_resource()), &objects.middleware)
-            .await?;
-        self.apply(
-            &self.dynamic(&ingress_route_resource()),
-            &objects.ingress_route,
-        )
-        .await?;
-        self.apply(&self.api::<Deployment>(), &objects.deployment)
-            .await?;
+        for &kind in ObjectKind::ALL {
+            let object = objects.dynamic(kind).map_err(kube::Error::SerdeError)?;
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let applied = self
+                .dynamic(&kind.resource())
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&object),
+                )
+                .await?;
+            if kind == ObjectKind::ROOT {
+                let uid = applied.metadata.uid.unwrap_or_default();
+                builders::set_owner(&mut objects, &uid);
+            }
+        }
         Ok(())
     }
 
@@ -157,12 +141,10 @@ impl KubeRuntime {
         let deployments = self.api::<Deployment>();
         let mut last_stage = Stage::Applying;
         loop {
-            let deployment = deployments
-                .get(&name)
+            let deployment = retried(|| deployments.get(&name))
                 .await
                 .map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
-            let pods = self
-                .app_pods(&target.app_id)
+            let pods = retried(|| self.app_pods(&target.app_id))
                 .await
                 .map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
             match assess(&deployment, &pods, target.revision, &self.settings.memory) {
@@ -199,49 +181,39 @@ impl KubeRuntime {
             propagation_policy: Some(PropagationPolicy::Background),
             ..Default::default()
         };
-        let ignore_missing = |r: Result<(), kube::Error>| match r {
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            other => other,
-        };
         // The root first (its dependents follow through garbage collection),
         // then each object, so nothing depends on the collector alone.
-        ignore_missing(
-            self.api::<ConfigMap>()
-                .delete(&name, &params)
-                .await
-                .map(|_| ()),
-        )?;
-        ignore_missing(
-            self.api::<Deployment>()
-                .delete(&name, &params)
-                .await
-                .map(|_| ()),
-        )?;
-        ignore_missing(
-            self.api::<Service>()
-                .delete(&name, &params)
-                .await
-                .map(|_| ()),
-        )?;
-        ignore_missing(
-            self.api::<NetworkPolicy>()
-                .delete(&name, &params)
-                .await
-                .map(|_| ()),
-        )?;
-        ignore_missing(
-            self.dynamic(&middleware_resource())
-                .delete(&name, &params)
-                .await
-                .map(|_| ()),
-        )?;
-        ignore_missing(
-            self.dynamic(&ingress_route_resource())
-                .delete(&name, &params)
-                .await
-                .map(|_| ()),
-        )?;
+        for &kind in ObjectKind::ALL {
+            match self.dynamic(&kind.resource()).delete(&name, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
+    }
+}
+
+/// Calls the API server again while it fails for a passing reason (busy,
+/// restarting, a dropped connection), a few times with growing waits: a
+/// rollout should not fail because one poll did.
+async fn retried<T, F, Fut>(call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(3))
+        .with_max_times(5);
+    call.retry(backoff).when(transient).await
+}
+
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
     }
 }
 
@@ -322,39 +294,17 @@ impl Runtime for KubeRuntime {
         }
         // Objects deleted behind our back make the app "not running", so the
         // reconciler applies them again.
-        let exists = [
-            self.api::<ConfigMap>()
-                .get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
-            self.api::<Service>()
-                .get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
-            self.api::<NetworkPolicy>()
-                .get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
-            self.dynamic(&middleware_resource())
-                .get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
-            self.dynamic(&ingress_route_resource())
-                .get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
-        ];
-        exists.iter().all(|e| *e)
+        let others = ObjectKind::ALL
+            .iter()
+            .filter(|k| **k != ObjectKind::Deployment)
+            .map(|k| async {
+                let found = self.dynamic(&k.resource()).get_opt(&name).await;
+                matches!(found, Ok(Some(_)))
+            });
+        futures::future::join_all(others)
+            .await
+            .into_iter()
+            .all(|exists| exists)
     }
 
     async fn remove(&self, app_id: &str) -> Result<(), RuntimeError> {
@@ -431,5 +381,41 @@ impl Runtime for KubeRuntime {
 
     async fn shutdown(&self) {
         // Apps keep running in the cluster; the next control plane adopts them.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..Default::default()
+        }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_api_server_is_asked_again_and_a_refusal_is_not() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let answer = retried(|| async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+                0 => Err(api_error(503)),
+                1 => Err(api_error(429)),
+                _ => Ok("ready"),
+            }
+        })
+        .await;
+        assert_eq!(answer.unwrap(), "ready");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+
+        calls.store(0, std::sync::atomic::Ordering::Relaxed);
+        let refused: Result<(), _> = retried(|| async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(api_error(403))
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }
