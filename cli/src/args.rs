@@ -141,16 +141,47 @@ pub struct DeployArgs {
     pub detach: bool,
 }
 
+/// Whether raw arguments ask for `-o json`, for errors clap raises before
+/// there is a parsed [`Cli`] to ask.
+pub fn asks_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
+    args.iter().enumerate().any(|(i, a)| match a.as_str() {
+        "-o" | "--output" => args.get(i + 1).is_some_and(|v| v == "json"),
+        _ => matches!(a.as_str(), "-ojson" | "-o=json" | "--output=json"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
-    use super::Cli;
+    use super::{Cli, asks_for_json};
 
     /// clap's own checks of the definition (conflicting flags, bad defaults,
     /// duplicate names), which it otherwise runs only when a path is taken.
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_is_asked_for_in_every_spelling() {
+        let asks = |line: &str| asks_for_json(line.split(' ').map(Into::into));
+        for line in [
+            "apps -o json",
+            "-o json nope",
+            "x --output json",
+            "x --output=json",
+            "x -ojson",
+        ] {
+            assert!(asks(line), "{line}");
+        }
+        for line in ["apps", "apps -o text", "deploy -- -o json", "apps -o"] {
+            assert!(!asks(line), "{line}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use gofast_controlplane::http::rest::types::ErrorCode;
 use gofast_proto::v1::{
     app_service_client::AppServiceClient, auth_service_client::AuthServiceClient,
 };
@@ -56,6 +57,7 @@ impl Client {
                 .ok_or_else(|| {
                     CliError::new(
                         Exit::Connection,
+                        ErrorCode::Unauthenticated,
                         format!("not logged in to {}", client.server),
                     )
                     .hint("run `gofast login --email you@example.com`, or set GOFAST_TOKEN")

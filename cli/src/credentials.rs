@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fs, io::Write, os::unix::fs::OpenOptionsExt, pa
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CliError, CliResult, Exit};
+use crate::error::{CliError, CliResult, Exit, LocalCode};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Saved {
@@ -40,6 +40,7 @@ fn read() -> CliResult<File> {
         Ok(s) => serde_json::from_str(&s).map_err(|e| {
             CliError::new(
                 Exit::Connection,
+                LocalCode::Local,
                 format!("{} is damaged: {e}", path().display()),
             )
             .hint("remove it and run `gofast login` again")
@@ -47,6 +48,7 @@ fn read() -> CliResult<File> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File::default()),
         Err(e) => Err(CliError::new(
             Exit::Connection,
+            LocalCode::Local,
             format!("cannot read {}: {e}", path().display()),
         )),
     }
@@ -54,8 +56,13 @@ fn read() -> CliResult<File> {
 
 fn write(file: &File) -> CliResult {
     let dir = config_dir();
-    let fail =
-        |e: std::io::Error| CliError::rejected(format!("cannot write {}: {e}", path().display()));
+    let fail = |e: std::io::Error| {
+        CliError::new(
+            Exit::Rejected,
+            LocalCode::Local,
+            format!("cannot write {}: {e}", path().display()),
+        )
+    };
     fs::create_dir_all(&dir).map_err(fail)?;
     let tmp = dir.join(".credentials.json.tmp");
     let mut f = fs::OpenOptions::new()
@@ -65,7 +72,8 @@ fn write(file: &File) -> CliResult {
         .mode(0o600)
         .open(&tmp)
         .map_err(fail)?;
-    let json = serde_json::to_vec_pretty(file).map_err(|e| CliError::rejected(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(file)
+        .map_err(|e| CliError::new(Exit::Rejected, LocalCode::Local, e.to_string()))?;
     f.write_all(&json).map_err(fail)?;
     f.sync_all().map_err(fail)?;
     fs::rename(&tmp, path()).map_err(fail)

@@ -15,7 +15,7 @@ pub fn read_files(paths: &[PathBuf]) -> CliResult<Vec<(String, String)>> {
         let bytes = std::fs::read(path)
             .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
         let content = String::from_utf8(bytes).map_err(|_| {
-            CliError::rejected(format!("{} is not UTF-8 text", path.display()))
+            CliError::invalid(format!("{} is not UTF-8 text", path.display()))
                 .hint("save the file as UTF-8")
         })?;
         if files.iter().any(|(n, _)| n == name) {

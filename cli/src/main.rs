@@ -15,23 +15,29 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::{
-    args::{Cli, Command},
+    args::{Cli, Command, Output},
     commands::{account, apps, check, deploy, tokens, up},
-    error::CliError,
+    error::{CliError, Exit, LocalCode},
+    output::print_json,
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start: {e}");
-            return ExitCode::from(1);
-        }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
     };
-    match runtime.block_on(dispatch(cli)) {
+    let out = cli.output;
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(dispatch(cli)),
+        Err(e) => Err(CliError::new(
+            Exit::Rejected,
+            LocalCode::Local,
+            format!("cannot start: {e}"),
+        )),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(e),
+        Err(e) => report(e, out),
     }
 }
 
@@ -41,16 +47,16 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Up(args) => up::run(args).await,
         Command::Signup(args) => account::signup(server, out, args).await,
         Command::Login(args) => account::login(server, out, args).await,
-        Command::Logout => account::logout(server).await,
+        Command::Logout => account::logout(server, out).await,
         Command::Password(args) => account::change_password(server, out, args).await,
         Command::Whoami => account::whoami(server, out).await,
         Command::Check { files } => check::run(out, &files),
         Command::Deploy(args) => deploy::run(server, out, args).await,
         Command::Apps => apps::list(server, out).await,
         Command::Status { app } => apps::status(server, out, &app).await,
-        Command::Delete { app, yes } => apps::delete(server, &app, yes).await,
-        Command::Logs { app, follow, tail } => apps::logs(server, &app, follow, tail).await,
-        Command::Open { app } => apps::open(server, &app).await,
+        Command::Delete { app, yes } => apps::delete(server, out, &app, yes).await,
+        Command::Logs { app, follow, tail } => apps::logs(server, out, &app, follow, tail).await,
+        Command::Open { app } => apps::open(server, out, &app).await,
         Command::Rollback { app, to } => apps::rollback(server, out, &app, to).await,
         Command::Token(cmd) => tokens::run(server, out, cmd).await,
         Command::Completions { shell } => {
@@ -61,10 +67,34 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn report(e: CliError) -> ExitCode {
-    eprintln!("error: {}", e.message);
-    if let Some(hint) = &e.hint {
-        eprintln!("  next: {hint}");
+/// Text on stderr, or with `-o json` one JSON object on stdout (stdout is
+/// where scripts read `-o json` results, so failures arrive there too).
+fn report(e: CliError, out: Output) -> ExitCode {
+    match out {
+        Output::Json => print_json(&e.to_json()),
+        Output::Text => {
+            eprintln!("error: {}", e.message);
+            if let Some(hint) = &e.hint {
+                eprintln!("  next: {hint}");
+            }
+        }
     }
     ExitCode::from(e.exit as u8)
+}
+
+/// A command line clap refused. Help and version are not errors; with
+/// `-o json` anywhere on the line, the refusal is a JSON error like any other.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = args::asks_for_json(std::env::args_os().skip(1));
+    if !wants_json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let message = first.trim_start_matches("error: ").to_string();
+    report(
+        CliError::usage(message).hint("see `gofast --help`"),
+        Output::Json,
+    )
 }

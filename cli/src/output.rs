@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use gofast_controlplane::{
     grpc::convert::stage_from_proto,
-    http::rest::types::{self as rest, Stage},
+    http::rest::types::{self as rest, ErrorCode, Stage},
 };
 use gofast_proto::v1 as pb;
 use serde::Serialize;
@@ -50,7 +50,7 @@ pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Value {
 }
 
 fn unknown_stage(e: rest::UnknownStage) -> CliError {
-    CliError::new(Exit::Connection, e.to_string())
+    CliError::new(Exit::Connection, ErrorCode::Internal, e.to_string())
         .hint("use the gofast CLI of the same version as the server")
 }
 

@@ -146,6 +146,91 @@ fn the_whole_offending_name_is_underlined() {
     );
 }
 
+/// Runs `gofast` with `-o json` expecting `exit`; returns the one JSON
+/// object on stdout, after checking that stderr stayed quiet.
+fn json_failure(s: &Scratch, args: &[&str], exit: i32) -> serde_json::Value {
+    let out = s.gofast(args).args(["-o", "json"]).assert().code(exit);
+    let out = out.get_output();
+    let stderr = text(&out.stderr);
+    assert!(stderr.is_empty(), "stderr with -o json: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", text(&out.stdout)));
+    assert!(v["error"]["message"].is_string(), "{v}");
+    assert!(v["error"].get("hint").is_some(), "{v}");
+    v
+}
+
+#[test]
+fn json_errors_are_one_object_on_stdout_with_the_exit_code() {
+    let s = Scratch::new();
+    let good = s.file("main.py", &common::hello_main("hi"));
+    let bad = s.file("bad.py", BAD);
+    let broken = s.file("broken.py", BROKEN);
+
+    // check: its report, with the error joined.
+    let v = json_failure(&s, &["check", path(&bad)], 1);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["diagnostics"][0]["code"], "GF302");
+    assert_eq!(v["error"]["code"], "invalid_argument");
+
+    // deploy refused offline: REST's error details.
+    let v = json_failure(&s, &["deploy", path(&broken)], 1);
+    assert_eq!(v["error"]["code"], "invalid_argument");
+    let d = &v["error"]["details"]["diagnostics"][0];
+    assert_eq!(
+        (d["code"].as_str(), d["line"].as_u64()),
+        (Some("GF103"), Some(3)),
+        "{v}"
+    );
+
+    // Checked, then no server to deploy to.
+    let v = json_failure(&s, &["deploy", path(&good)], 3);
+    assert_eq!(v["error"]["code"], "unreachable");
+    assert!(
+        v["error"]["hint"].as_str().unwrap().contains("gofast up"),
+        "{v}"
+    );
+
+    // Usage errors: ours, and clap's.
+    let v = json_failure(&s, &["delete", "hello"], 2);
+    assert_eq!(v["error"]["code"], "usage");
+    assert!(
+        v["error"]["hint"].as_str().unwrap().contains("--yes"),
+        "{v}"
+    );
+    let v = json_failure(&s, &["check", "missing.py"], 2);
+    assert_eq!(v["error"]["code"], "usage");
+    let v = json_failure(&s, &["deploy-everything"], 2);
+    assert_eq!(v["error"]["code"], "usage");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deploy-everything"),
+        "{v}"
+    );
+}
+
+#[test]
+fn without_json_errors_stay_text_on_stderr() {
+    let s = Scratch::new();
+    let out = s.gofast(&["apps"]).assert().code(3);
+    let out = out.get_output();
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: cannot reach the gofast server at"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\n  next: start it with `gofast up`"),
+        "{stderr}"
+    );
+    // clap's own usage errors keep clap's text and exit code.
+    let out = s.gofast(&["deploy-everything"]).assert().code(2);
+    assert!(text(&out.get_output().stderr).contains("unrecognized subcommand"));
+}
+
 /// `-o json` prints REST's objects: the same keys, the same values.
 #[tokio::test(flavor = "multi_thread")]
 async fn json_apps_and_status_are_rests_objects() {
@@ -185,5 +270,31 @@ async fn json_apps_and_status_are_rests_objects() {
         status["events"].as_array().map(Vec::len),
         Some(6),
         "{status}"
+    );
+    let open = cli(&["open", "hello", "-o", "json"]);
+    assert_eq!(open, apps[0]);
+
+    // What the server refuses: its code, on stdout, and nothing on stderr.
+    let failure = |user: &common::User, args: &[&str], exit: i32| {
+        let out = user.run(args);
+        assert_eq!(out.status.code(), Some(exit), "{}", text(&out.stderr));
+        assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("one JSON object")
+    };
+    let v = failure(&ada, &["status", "nope", "-o", "json"], 1);
+    assert_eq!(v["error"]["code"], "not_found", "{v}");
+    let stranger = common::User {
+        server: platform.url.clone(),
+        config: tempfile::tempdir().expect("tempdir"),
+        token: Some("not-a-token".into()),
+    };
+    let v = failure(&stranger, &["apps", "-o", "json"], 3);
+    assert_eq!(v["error"]["code"], "unauthenticated", "{v}");
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("gofast login"),
+        "{v}"
     );
 }

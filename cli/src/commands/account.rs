@@ -11,7 +11,7 @@ use crate::{
     args::{Credentials, Output, PasswordArgs},
     client::Client,
     credentials::{self, Saved},
-    error::{CliError, CliResult},
+    error::{CliError, CliResult, Exit, LocalCode},
     output::print_json,
 };
 
@@ -98,21 +98,30 @@ fn report_login(output: Output, resp: &pb::LoginResponse, what: &str) -> CliResu
 /// Ends the saved login's session on the server, then forgets its token.
 /// The token is forgotten even when the server cannot be reached, and the
 /// error says that the session lives on until it expires.
-pub async fn logout(server: &str) -> CliResult {
+pub async fn logout(server: &str, output: Output) -> CliResult {
     let server = server.trim_end_matches('/');
     let Some(saved) = credentials::load(server)? else {
-        eprintln!("You were not logged in to {server}.");
+        match output {
+            Output::Json => print_json(&json!({ "server": server, "was_logged_in": false })),
+            Output::Text => eprintln!("You were not logged in to {server}."),
+        }
         return Ok(());
     };
     let ended = end_session(server, &saved.access_token).await;
     credentials::forget(server)?;
     match ended {
         Ok(()) => {
-            eprintln!("Logged out of {server}; the session has ended on the server.");
+            match output {
+                Output::Json => print_json(&json!({ "server": server, "was_logged_in": true })),
+                Output::Text => {
+                    eprintln!("Logged out of {server}; the session has ended on the server.")
+                }
+            }
             Ok(())
         }
         Err(e) => Err(CliError::new(
             e.exit,
+            e.code,
             format!(
                 "forgot the saved login, but could not end its session on the server: {}",
                 e.message
@@ -125,8 +134,14 @@ pub async fn logout(server: &str) -> CliResult {
 async fn end_session(server: &str, token: &str) -> CliResult {
     let mut client = Client::anonymous(server).await?;
     let mut req = tonic::Request::new(pb::LogoutRequest {});
-    let value = MetadataValue::try_from(format!("Bearer {token}"))
-        .map_err(|_| CliError::rejected("the saved token is malformed"))?;
+    let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+        CliError::new(
+            Exit::Rejected,
+            LocalCode::Local,
+            "the saved token is malformed",
+        )
+        .hint("log in again")
+    })?;
     req.metadata_mut().insert("authorization", value);
     match client.auth.logout(req).await {
         Ok(_) => Ok(()),

@@ -3,11 +3,12 @@
 use std::io::{IsTerminal, Write};
 
 use gofast_proto::v1 as pb;
+use serde_json::json;
 
 use crate::{
     args::Output,
     client::Client,
-    error::{CliError, CliResult},
+    error::{CliError, CliResult, Exit, LocalCode},
     output::{self, print_json, stage_name},
 };
 
@@ -58,7 +59,7 @@ pub async fn status(server: &str, out: Output, app: &str) -> CliResult {
     Ok(())
 }
 
-pub async fn delete(server: &str, app: &str, yes: bool) -> CliResult {
+pub async fn delete(server: &str, out: Output, app: &str, yes: bool) -> CliResult {
     if !yes {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::usage(format!(
@@ -71,7 +72,11 @@ pub async fn delete(server: &str, app: &str, yes: bool) -> CliResult {
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Err(CliError::rejected("not deleted"));
+            return Err(CliError::new(
+                Exit::Rejected,
+                LocalCode::Cancelled,
+                "not deleted",
+            ));
         }
     }
     let mut client = Client::authenticated(server).await?;
@@ -83,11 +88,14 @@ pub async fn delete(server: &str, app: &str, yes: bool) -> CliResult {
         .delete_app(req)
         .await
         .map_err(|s| client.fail(s))?;
-    eprintln!("Deleted {app}.");
+    match out {
+        Output::Json => print_json(&json!({ "app": app, "deleted": true })),
+        Output::Text => eprintln!("Deleted {app}."),
+    }
     Ok(())
 }
 
-pub async fn logs(server: &str, app: &str, follow: bool, tail: u32) -> CliResult {
+pub async fn logs(server: &str, out: Output, app: &str, follow: bool, tail: u32) -> CliResult {
     use tokio_stream::StreamExt;
     let mut client = Client::authenticated(server).await?;
     let req = client.req(pb::StreamLogsRequest {
@@ -104,15 +112,22 @@ pub async fn logs(server: &str, app: &str, follow: bool, tail: u32) -> CliResult
     let mut stdout = std::io::stdout().lock();
     while let Some(line) = lines.next().await {
         let line = line.map_err(|s| client.fail(s))?;
+        let written = match out {
+            // One object per line (NDJSON), as deploy's events.
+            Output::Json => serde_json::to_writer(&mut stdout, &json!({ "line": line.line }))
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(stdout)),
+            Output::Text => writeln!(stdout, "{}", line.line),
+        };
         // A closed pipe (`gofast logs app | head`) ends quietly.
-        if writeln!(stdout, "{}", line.line).is_err() {
+        if written.is_err() {
             break;
         }
     }
     Ok(())
 }
 
-pub async fn open(server: &str, app: &str) -> CliResult {
+pub async fn open(server: &str, out: Output, app: &str) -> CliResult {
     let mut client = Client::authenticated(server).await?;
     let req = client.req(pb::GetAppRequest {
         app: app.to_string(),
@@ -125,6 +140,11 @@ pub async fn open(server: &str, app: &str) -> CliResult {
         .into_inner()
         .app
         .unwrap_or_default();
+    if out == Output::Json {
+        // For scripts: the app (REST's object), and no browser.
+        print_json(&output::app_json(&a)?);
+        return Ok(());
+    }
     println!("{}", a.url);
     if std::io::stdout().is_terminal() && open::that_detached(&a.url).is_err() {
         eprintln!("(no browser found: open the URL above)");

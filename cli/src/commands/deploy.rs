@@ -1,5 +1,6 @@
 //! `gofast deploy`: create or update an app, then follow its deploy.
 
+use gofast_controlplane::http::rest::types::ErrorCode;
 use gofast_proto::v1 as pb;
 use prost::Message;
 use serde_json::json;
@@ -10,20 +11,17 @@ use crate::{
     args::{DeployArgs, Output},
     client::Client,
     diagnostics::{Problem, render},
-    error::{CliError, CliResult, Exit},
+    error::{CliError, CliResult, Exit, LocalCode},
     files::{default_app_name, read_files},
     output::print_json,
     progress::Progress,
 };
 
-/// The type of the status detail that carries diagnostics.
-const INVALID_CODE_TYPE_URL: &str = "type.googleapis.com/gofast.v1.ValidateCodeResponse";
-
 pub async fn run(server: &str, out: Output, args: DeployArgs) -> CliResult {
     let files = read_files(&args.files)?;
     // The server checks again; checking here first answers at once, offline,
     // and never uploads what any server would refuse (an oversized file, say).
-    check_locally(&files)?;
+    check_locally(out, &files)?;
     let name = args
         .name
         .clone()
@@ -55,11 +53,11 @@ pub async fn run(server: &str, out: Output, args: DeployArgs) -> CliResult {
                 .apps
                 .update_app(update)
                 .await
-                .map_err(|s| rejected(&client, s, &files))?
+                .map_err(|s| rejected(&client, out, s, &files))?
                 .into_inner();
             (r.app.unwrap_or_default(), r.revision)
         }
-        Err(s) => return Err(rejected(&client, s, &files)),
+        Err(s) => return Err(rejected(&client, out, s, &files)),
     };
 
     if args.detach {
@@ -110,11 +108,15 @@ pub async fn follow(client: &mut Client, out: Output, app: &pb::App, revision: u
     }
     progress.finish();
     let Some(last) = last else {
-        return Err(
-            CliError::new(Exit::Connection, "the server ended the deploy stream early").hint(
-                format!("see where it got with `gofast status {}`", app.name),
-            ),
-        );
+        return Err(CliError::new(
+            Exit::Connection,
+            ErrorCode::Unavailable,
+            "the server ended the deploy stream early",
+        )
+        .hint(format!(
+            "see where it got with `gofast status {}`",
+            app.name
+        )));
     };
     let ready = last.stage == pb::DeployStage::Ready as i32;
     let url = if last.url.is_empty() {
@@ -122,36 +124,40 @@ pub async fn follow(client: &mut Client, out: Output, app: &pb::App, revision: u
     } else {
         last.url.clone()
     };
-    if out == Output::Json {
-        print_json(&json!({
-            "app_id": app.app_id,
-            "name": app.name,
-            "revision": revision,
-            "url": url,
-            "status": crate::output::stage_name(last.stage),
-        }));
-    }
+    let summary = json!({
+        "app_id": app.app_id,
+        "name": app.name,
+        "revision": revision,
+        "url": url,
+        "status": crate::output::stage_name(last.stage),
+    });
     if ready {
-        if out == Output::Text {
-            eprintln!("{} is live (revision {revision}):", app.name);
-            println!("{url}");
+        match out {
+            Output::Json => print_json(&summary),
+            Output::Text => {
+                eprintln!("{} is live (revision {revision}):", app.name);
+                println!("{url}");
+            }
         }
         return Ok(());
     }
     if out == Output::Text && !last.output_tail.is_empty() {
         eprintln!("\nThe app's output:\n{}\n", last.output_tail);
     }
-    Err(CliError::rejected(format!(
-        "the deploy of {} failed: {}",
-        app.name, last.message
-    ))
+    // With -o json the summary (status FAILED) is the last line, error joined.
+    Err(CliError::new(
+        Exit::Rejected,
+        LocalCode::DeployFailed,
+        format!("the deploy of {} failed: {}", app.name, last.message),
+    )
     .hint(format!(
         "see its output with `gofast logs {}`, fix the code and deploy again",
         app.name
-    )))
+    ))
+    .with_result(summary))
 }
 
-fn check_locally(files: &[(String, String)]) -> CliResult {
+fn check_locally(out: Output, files: &[(String, String)]) -> CliResult {
     let sources: Vec<gofast_validate::SourceFile<'_>> = files
         .iter()
         .map(|(name, content)| gofast_validate::SourceFile {
@@ -179,26 +185,37 @@ fn check_locally(files: &[(String, String)]) -> CliResult {
         .filter(|d| d.severity == gofast_validate::Severity::Error)
         .map(Problem::from)
         .collect();
-    render(&problems, files);
-    Err(CliError::rejected(format!(
+    if out == Output::Text {
+        render(&problems, files);
+    }
+    Err(CliError::invalid(format!(
         "the code was rejected ({} problem(s)); nothing was deployed",
         problems.len()
     ))
-    .hint("fix the lines above and deploy again"))
+    .hint("fix the lines above and deploy again")
+    .with_diagnostics(problems))
 }
 
 /// A rejected create or update: diagnostics are shown on the user's lines.
-fn rejected(client: &Client, status: tonic::Status, files: &[(String, String)]) -> CliError {
+fn rejected(
+    client: &Client,
+    out: Output,
+    status: tonic::Status,
+    files: &[(String, String)],
+) -> CliError {
     if status.code() == Code::InvalidArgument
         && let Some(details) = invalid_code_details(&status)
     {
         let problems: Vec<Problem> = details.diagnostics.iter().map(Problem::from).collect();
-        render(&problems, files);
-        return CliError::rejected(format!(
+        if out == Output::Text {
+            render(&problems, files);
+        }
+        return CliError::invalid(format!(
             "the code was rejected ({} problem(s)); nothing was deployed",
             problems.len()
         ))
-        .hint("fix the lines above; `gofast check FILE...` checks without deploying");
+        .hint("fix the lines above; `gofast check FILE...` checks without deploying")
+        .with_diagnostics(problems);
     }
     client.fail(status)
 }
@@ -208,6 +225,6 @@ fn invalid_code_details(status: &tonic::Status) -> Option<pb::ValidateCodeRespon
     let any = rpc
         .details
         .into_iter()
-        .find(|d| d.type_url == INVALID_CODE_TYPE_URL)?;
+        .find(|d| d.type_url == <pb::ValidateCodeResponse as prost::Name>::type_url())?;
     pb::ValidateCodeResponse::decode(any.value.as_slice()).ok()
 }

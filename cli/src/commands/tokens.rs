@@ -83,7 +83,10 @@ pub async fn run(server: &str, out: Output, cmd: TokenCommand) -> CliResult {
                 .revoke_api_token(req)
                 .await
                 .map_err(|s| client.fail(s))?;
-            eprintln!("Revoked token {id}; it no longer works.");
+            match out {
+                Output::Json => print_json(&json!({ "id": id, "revoked": true })),
+                Output::Text => eprintln!("Revoked token {id}; it no longer works."),
+            }
         }
     }
     Ok(())

@@ -4,7 +4,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     args::UpArgs,
-    error::{CliError, CliResult},
+    error::{CliError, CliResult, Exit, LocalCode},
 };
 
 pub async fn run(args: Box<UpArgs>) -> CliResult {
@@ -22,5 +22,5 @@ pub async fn run(args: Box<UpArgs>) -> CliResult {
     ));
     gofast_controlplane::run(args.config, shutdown, &|msg| eprintln!("{msg}"))
         .await
-        .map_err(|e| CliError::rejected(e.to_string()))
+        .map_err(|e| CliError::new(Exit::Rejected, LocalCode::UpFailed, e.to_string()))
 }
