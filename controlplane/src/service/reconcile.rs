@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use time::OffsetDateTime;
 use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -17,23 +18,35 @@ use tracing::{info, warn};
 use super::{Platform, deploys::Reason};
 use crate::model::{App, Stage};
 
-/// Restart attempts per app, for backoff.
+/// When each crashed app may be restarted next. Kept here rather than in a
+/// retry loop (`backon::Retryable`) because the attempts are passes of the
+/// reconciler, minutes apart and interleaved with other apps: the state must
+/// outlive each attempt. backon still makes the sequence of waits.
 #[derive(Default)]
-pub(super) struct Backoff(Mutex<HashMap<String, (u32, Instant)>>);
+pub(super) struct Backoff(Mutex<HashMap<String, (ExponentialBackoff, Instant)>>);
 
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Waits between restarts of a crashing app: 1 s, 2 s, 4 s, ... up to a minute.
+fn restart_waits() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_factor(2.0)
+        .with_max_delay(Duration::from_secs(60))
+        .without_max_times()
+        .build()
+}
 
 impl Backoff {
     /// True if the app may be restarted now; counts the attempt.
     fn attempt(&self, app_id: &str) -> bool {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let entry = map.entry(app_id.to_string()).or_insert((0, now));
-        if now < entry.1 {
+        let (waits, next) = map
+            .entry(app_id.to_string())
+            .or_insert_with(|| (restart_waits(), now));
+        if now < *next {
             return false;
         }
-        let delay = Duration::from_secs(1 << entry.0.min(6)).min(MAX_BACKOFF);
-        *entry = (entry.0 + 1, now + delay);
+        *next = now + waits.next().unwrap_or(Duration::from_secs(60));
         true
     }
 

@@ -6,15 +6,19 @@ use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite_migration::{M, Migrations};
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
 use super::{SessionRecord, Store, StoreError, StoreResult};
 use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
 
-/// Each entry upgrades the schema by one version (`PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[
-    r#"
+/// Each entry upgrades the schema by one version, recorded in `PRAGMA
+/// user_version` (as before this list was handed to rusqlite_migration, so
+/// existing databases open as they are). Append; never edit a shipped entry.
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -52,10 +56,14 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_by_user ON api_tokens(user_id);
 "#,
-    r#"
+    ),
+    M::up(
+        r#"
 ALTER TABLE revisions ADD COLUMN author TEXT NOT NULL DEFAULT '';
 "#,
-    r#"
+    ),
+    M::up(
+        r#"
 CREATE TABLE sessions (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -64,6 +72,7 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions(user_id);
 "#,
+    ),
 ];
 
 #[derive(Clone)]
@@ -112,17 +121,9 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let version: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(internal)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction().map_err(internal)?;
-        tx.execute_batch(sql).map_err(internal)?;
-        tx.pragma_update(None, "user_version", i + 1)
-            .map_err(internal)?;
-        tx.commit().map_err(internal)?;
-    }
-    Ok(())
+    Migrations::from_slice(MIGRATIONS)
+        .to_latest(conn)
+        .map_err(|e| StoreError::Internal(format!("cannot upgrade the database schema: {e}")))
 }
 
 fn internal(e: rusqlite::Error) -> StoreError {
@@ -679,5 +680,83 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_are_valid() {
+        Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    /// A database made by the hand-rolled migrations that came before
+    /// rusqlite_migration, at `version` of them, with an app in it.
+    fn database_of_the_previous_code(path: &Path, version: usize) {
+        const BEFORE: [&str; 3] = [
+            include_str!("testdata/sqlite_v1.sql"),
+            "ALTER TABLE revisions ADD COLUMN author TEXT NOT NULL DEFAULT '';",
+            include_str!("testdata/sqlite_v3.sql"),
+        ];
+        let mut conn = Connection::open(path).unwrap();
+        for (i, sql) in BEFORE.iter().enumerate().take(version) {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", i + 1).unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users VALUES ('u1', 'ada@example.com', 'hash', 0);
+             INSERT INTO apps (id, user_id, name, revision, live_revision, status, created_at,
+                               updated_at, last_activity_at)
+                 VALUES ('a1', 'u1', 'hello', 1, 1, 'READY', 0, 0, 0);
+             INSERT INTO revisions (app_id, number, files, sha256, created_at)
+                 VALUES ('a1', 1, '[{\"name\":\"main.py\",\"content\":\"app = 1\"}]', 'abc', 0);",
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn databases_of_the_previous_code_open_with_their_data() {
+        for version in [1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("gofast.db");
+            database_of_the_previous_code(&path, version);
+
+            let store = SqliteStore::open(&path).unwrap();
+            let app = store.app_by_id("a1").await.unwrap().expect("the app");
+            assert_eq!((app.name.as_str(), app.status), ("hello", Stage::Ready));
+            let rev = store
+                .revision("a1", 1)
+                .await
+                .unwrap()
+                .expect("its revision");
+            assert_eq!(rev.files[0].content, "app = 1");
+            assert_eq!(rev.author, "", "version {version}");
+            // Tables of later versions are there too.
+            let conn = store.conn.lock().unwrap();
+            let count: i64 = conn
+                .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(count, 0);
+            let version: usize = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, MIGRATIONS.len());
+        }
+    }
+
+    #[test]
+    fn a_database_of_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gofast.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", MIGRATIONS.len() + 1)
+            .unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path).err().expect("refused");
+        assert!(err.to_string().contains("schema"), "{err}");
     }
 }
