@@ -9,7 +9,7 @@ export function words(e: unknown): string {
       case Code.Unavailable:
         return 'The platform cannot be reached; your draft is kept here. Try again in a moment.';
       case Code.Unauthenticated:
-        return `${e.rawMessage || 'Your session ended'}. Log in again.`;
+        return e.rawMessage || 'your session ended';
       default:
         return e.rawMessage || e.message;
     }

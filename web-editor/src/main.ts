@@ -54,7 +54,7 @@ async function lint(v: EditorView): Promise<readonly CmDiagnostic[]> {
     showProblems(res.diagnostics);
     return markersFor(draft.active, v.state.doc.toString(), res.diagnostics);
   } catch (e) {
-    if (isUnauthenticated(e)) loggedOut(words(e));
+    if (isUnauthenticated(e)) loggedOut(`${words(e)}; log in again.`);
     return [];
   }
 }
@@ -243,14 +243,29 @@ async function deploy(): Promise<void> {
       say(`Not deployed: fix the ${found.length === 1 ? 'problem' : `${found.length} problems`} below first.`);
     } else {
       say(`Not deployed: ${words(e)}`);
-      if (isUnauthenticated(e)) loggedOut(words(e));
+      if (isUnauthenticated(e)) loggedOut(`${words(e)}; log in again.`);
     }
   } finally {
     button.disabled = false;
   }
 }
 
+/** Watches a deploy to its end; a dropped stream is opened again (the
+ *  server replays the events so far, `push` drops the repeats). */
 async function watch(app: string, revision: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await watchOnce(app, revision);
+    } catch (e) {
+      const transient = e instanceof ConnectError && [Code.Unavailable, Code.Unknown, Code.Internal, Code.DeadlineExceeded].includes(e.code);
+      if (!transient || attempt >= 5) throw e;
+      say(`Lost the connection while watching revision ${revision}; the deploy goes on. Reconnecting…`);
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
+}
+
+async function watchOnce(app: string, revision: number): Promise<void> {
   for await (const ev of api.apps.watchDeployment({ app, revision })) {
     const stage = DeployStage[ev.stage];
     events = push(events, { stage, message: ev.message, at: ev.time ? timestampMs(ev.time) : Date.now() });
@@ -357,7 +372,7 @@ async function refreshApps(): Promise<void> {
     const mine = apps.find((a) => a.name === appName());
     renderRollback(mine?.revision ?? 0);
   } catch (e) {
-    if (isUnauthenticated(e)) loggedOut(words(e));
+    if (isUnauthenticated(e)) loggedOut(`${words(e)}; log in again.`);
   }
 }
 
