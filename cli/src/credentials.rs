@@ -18,16 +18,17 @@ struct File {
     servers: BTreeMap<String, Saved>,
 }
 
+/// GOFAST_CONFIG_DIR, else `gofast` in the XDG config dir: $XDG_CONFIG_HOME,
+/// else ~/.config (on macOS too, where earlier versions kept logins there).
 pub fn config_dir() -> PathBuf {
+    use etcetera::BaseStrategy;
     if let Some(dir) = std::env::var_os("GOFAST_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("gofast");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".config/gofast"),
-        None => PathBuf::from(".gofast-config"),
+    match etcetera::choose_base_strategy() {
+        Ok(xdg) => xdg.config_dir().join("gofast"),
+        // No home directory (a bare container): beside the working dir.
+        Err(_) => PathBuf::from(".gofast-config"),
     }
 }
 

@@ -90,20 +90,68 @@ pub fn apps(output: Output, apps: &[pb::App]) -> CliResult {
         eprintln!("No apps yet: deploy one with `gofast deploy main.py`.");
         return Ok(());
     }
-    let w = apps.iter().map(|a| a.name.len()).max().unwrap_or(4).max(4);
+    let rows = apps.iter().map(|a| {
+        [
+            a.name.clone(),
+            a.app_id.clone(),
+            stage_name(a.status).to_string(),
+            a.revision.to_string(),
+            a.url.clone(),
+        ]
+    });
     println!(
-        "{:<w$}  {:<10}  {:<12}  {:>3}  URL",
-        "NAME", "ID", "STATUS", "REV"
+        "{}",
+        table(["NAME", "ID", "STATUS", "REV", "URL"], rows, &[3])
     );
-    for a in apps {
-        println!(
-            "{:<w$}  {:<10}  {:<12}  {:>3}  {}",
-            a.name,
-            a.app_id,
-            stage_name(a.status),
-            a.revision,
-            a.url
+    Ok(())
+}
+
+/// A plain table for terminals and `grep`/`awk` alike: a header, columns
+/// two spaces apart, no borders, nothing after the last character of a line;
+/// the `right` columns (numbers) aligned right.
+pub fn table<const N: usize>(
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+    right: &[usize],
+) -> String {
+    use comfy_table::{CellAlignment, Table, presets::NOTHING};
+    let mut table = Table::new();
+    table.load_style(NOTHING).set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, if i + 1 < N { 2 } else { 0 }));
+        if right.contains(&i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table.trim_fmt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn tables_are_plain_aligned_and_trimmed() {
+        let rows = [
+            [
+                "hello".to_string(),
+                "7".to_string(),
+                "http://h/".to_string(),
+            ],
+            ["a-longer-name".into(), "12".into(), "http://a/".into()],
+        ];
+        assert_eq!(
+            table(["NAME", "REV", "URL"], rows, &[1]),
+            "NAME           REV  URL\n\
+             hello            7  http://h/\n\
+             a-longer-name   12  http://a/"
+        );
+        assert_eq!(
+            table(["ID", "NAME"], [["x".into(), String::new()]], &[]),
+            "ID  NAME\nx"
         );
     }
-    Ok(())
 }

@@ -298,3 +298,38 @@ async fn json_apps_and_status_are_rests_objects() {
         "{v}"
     );
 }
+
+/// Logins stay where earlier versions kept them: GOFAST_CONFIG_DIR, else
+/// $XDG_CONFIG_HOME/gofast, else ~/.config/gofast. A damaged credentials
+/// file makes `logout` name the path it read.
+#[test]
+fn the_saved_login_is_read_from_the_same_places() {
+    let s = Scratch::new();
+    let home = s.dir.path().join("home");
+    let xdg = s.dir.path().join("xdg");
+    let read_path = |env: &[(&str, &Path)]| -> String {
+        let mut cmd = s.gofast(&["logout"]);
+        cmd.env_remove("GOFAST_CONFIG_DIR")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("HOME", &home);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.assert().code(3);
+        text(&out.get_output().stderr)
+    };
+    for dir in [
+        home.join(".config/gofast"),
+        xdg.join("gofast"),
+        s.dir.path().join("own"),
+    ] {
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("credentials.json"), "{ damaged").expect("write");
+    }
+    let damaged = |dir: PathBuf| format!("{} is damaged", dir.join("credentials.json").display());
+    assert!(read_path(&[]).contains(&damaged(home.join(".config/gofast"))));
+    assert!(read_path(&[("XDG_CONFIG_HOME", &xdg)]).contains(&damaged(xdg.join("gofast"))));
+    let own = s.dir.path().join("own");
+    let both = read_path(&[("XDG_CONFIG_HOME", &xdg), ("GOFAST_CONFIG_DIR", &own)]);
+    assert!(both.contains(&damaged(own)), "{both}");
+}

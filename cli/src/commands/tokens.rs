@@ -7,7 +7,7 @@ use crate::{
     args::{Output, TokenCommand},
     client::Client,
     error::CliResult,
-    output::{print_json, rfc3339},
+    output::{print_json, rfc3339, table},
 };
 
 fn token_json(t: &pb::ApiToken) -> Value {
@@ -62,17 +62,21 @@ pub async fn run(server: &str, out: Output, cmd: TokenCommand) -> CliResult {
                     eprintln!("No tokens: create one with `gofast token create ci`.")
                 }
                 Output::Text => {
-                    println!("{:<10}  {:<20}  {:<20}  LAST USED", "ID", "NAME", "CREATED");
-                    for t in &tokens {
-                        let used = rfc3339(t.last_used_at.as_ref());
-                        println!(
-                            "{:<10}  {:<20}  {:<20}  {}",
-                            t.id,
-                            t.name,
-                            rfc3339(t.created_at.as_ref()).as_str().unwrap_or("-"),
-                            used.as_str().unwrap_or("never")
-                        );
-                    }
+                    let time = |t: Option<&prost_types::Timestamp>, none: &str| {
+                        rfc3339(t).as_str().unwrap_or(none).to_string()
+                    };
+                    let rows = tokens.iter().map(|t| {
+                        [
+                            t.id.clone(),
+                            t.name.clone(),
+                            time(t.created_at.as_ref(), "-"),
+                            time(t.last_used_at.as_ref(), "never"),
+                        ]
+                    });
+                    println!(
+                        "{}",
+                        table(["ID", "NAME", "CREATED", "LAST USED"], rows, &[])
+                    );
                 }
             }
         }
