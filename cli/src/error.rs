@@ -162,6 +162,9 @@ impl CliError {
                 code,
                 format!("the server failed: {message}"),
             ),
+            Grpc::NotFound if names_a_missing_app(&status) => {
+                Self::new(Exit::Rejected, code, message).hint("see your apps with `gofast apps`")
+            }
             _ => Self::new(Exit::Rejected, code, message),
         }
     }
@@ -185,6 +188,15 @@ impl CliError {
         object.insert("error".into(), error);
         Value::Object(object)
     }
+}
+
+/// The server names a missing app by reason; the advice is the CLI's to give.
+fn names_a_missing_app(status: &tonic::Status) -> bool {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().is_some_and(|i| {
+        i.reason == gofast_controlplane::grpc::NO_SUCH_APP
+            && i.domain == gofast_controlplane::grpc::ERROR_DOMAIN
+    })
 }
 
 pub fn unreachable_server(server: &str) -> CliError {

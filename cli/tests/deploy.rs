@@ -100,6 +100,8 @@ async fn update_switches_without_dropping_a_request() {
     let v2 = write_app(tmp.path(), "v2", &hello_main("two"));
     let url = ada.deploy(&[&v1], "flip");
 
+    // The poller reports (answers so far, whether "two" was seen) as it goes.
+    let (seen, mut progress) = tokio::sync::watch::channel((0usize, false));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = {
         let (url, stop) = (url.clone(), stop.clone());
@@ -112,6 +114,7 @@ async fn update_switches_without_dropping_a_request() {
                         ok += 1;
                         let body: serde_json::Value = r.json().await.unwrap();
                         seen_two |= body["message"] == "two";
+                        seen.send_replace((ok, seen_two));
                     }
                     Ok(r) => failures.push(format!("status {}", r.status())),
                     Err(e) => failures.push(e.to_string()),
@@ -120,12 +123,20 @@ async fn update_switches_without_dropping_a_request() {
             (ok, seen_two, failures)
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let polling = progress.wait_for(|(ok, _)| *ok > 0);
+    let polling = tokio::time::timeout(Duration::from_secs(10), polling)
+        .await
+        .map(|answered| answered.is_ok());
+    assert_eq!(polling, Ok(true), "the poller got no answer");
     let url2 = tokio::task::spawn_blocking(move || ada.deploy(&[&v2], "flip"))
         .await
         .unwrap();
     assert_eq!(url, url2, "an update keeps the URL");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Requests go on until the new revision has answered one.
+    let switched = progress.wait_for(|(_, two)| *two);
+    let _ = tokio::time::timeout(Duration::from_secs(10), switched)
+        .await
+        .map(|seen| seen.is_ok());
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, seen_two, failures) = poller.await.unwrap();
     assert!(
@@ -216,10 +227,12 @@ async fn delete_stops_the_app_and_its_url_answers_404() {
     assert_eq!(get(&url).await.status(), 404);
     let out = ada.run(&["status", "gone"]);
     assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no app \"gone\""), "{stderr}");
+    // The advice is the CLI's, not in the server's message (REST callers get it too).
     assert!(
-        text(&out.stderr).contains("no app \"gone\""),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("next: see your apps with `gofast apps`"),
+        "{stderr}"
     );
 }
 

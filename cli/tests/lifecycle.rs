@@ -82,24 +82,34 @@ async fn logs_show_the_apps_output_and_follow_new_lines() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    get(&url).await;
     let stdout = follower.stdout.take().unwrap();
+    let (lines, printed) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
-        std::io::BufReader::new(stdout)
+        for line in std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find(|l| l.contains("handled root"))
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
     });
+    // The tail comes once the follower is subscribed to new lines: only then
+    // is there something new to show.
+    let tail = printed.recv_timeout(Duration::from_secs(10));
+    assert!(tail.is_ok(), "--follow printed no tail");
+    get(&url).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !reader.is_finished() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let found = std::iter::from_fn(|| {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        printed.recv_timeout(left).ok()
+    })
+    .any(|l| l.contains("handled root"));
     let _ = follower.kill();
     let _ = follower.wait();
-    let found = reader.join().unwrap();
-    assert!(found.is_some(), "--follow did not show the new line");
+    let _ = reader.join();
+    assert!(found, "--follow did not show the new line");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -249,9 +259,17 @@ async fn a_newer_deploy_supersedes_one_still_under_way() {
             &token,
         ))
         .await
-        .unwrap();
-    drop(watch);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+        .unwrap()
+        .into_inner();
+    // The second deploy comes while the first is starting (its import sleeps).
+    let mut events = watch.map(|e| e.unwrap());
+    let starting = events.any(|e| e.stage == pb::DeployStage::Starting as i32);
+    let starting = tokio::time::timeout(Duration::from_secs(30), starting).await;
+    assert!(
+        matches!(starting, Ok(true)),
+        "revision 1 did not reach STARTING"
+    );
+    drop(events);
     let second = apps
         .update_app(authed(
             pb::UpdateAppRequest {
