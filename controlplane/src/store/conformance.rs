@@ -11,8 +11,8 @@ use std::{collections::BTreeSet, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{MongoStore, SessionRecord, SqliteStore, Store, StoreError};
-use crate::model::{ApiToken, App, AppFile, Stage, User};
+use super::{DeployClaim, MongoStore, SessionRecord, SqliteStore, Store, StoreError, StoredEvent};
+use crate::model::{ApiToken, App, AppFile, DeployEvent, Stage, User};
 
 /// Opens the store under test; every call opens the same data afresh.
 #[async_trait]
@@ -813,6 +813,105 @@ pub async fn apps_are_counted_per_user(b: &dyn Backend) {
     assert_eq!(s.count_apps("u1").await.unwrap(), 2);
 }
 
+fn stored(app_id: &str, revision: u32, seq: i64, stage: Stage) -> StoredEvent {
+    StoredEvent {
+        seq,
+        event: DeployEvent {
+            app_id: app_id.into(),
+            revision,
+            stage,
+            message: format!("{} of {revision}", stage.as_str()),
+            time: at(seq),
+            output_tail: if stage == Stage::Failed {
+                "Traceback (most recent call last):\n  boom".into()
+            } else {
+                String::new()
+            },
+            url: String::new(),
+        },
+    }
+}
+
+pub async fn deploy_events_are_kept_in_order_and_trimmed(b: &dyn Backend) {
+    let s = b.open().await;
+    s.create_user(&user("u1", "a@example.com")).await.unwrap();
+    for id in ["app1", "app2"] {
+        s.create_app(&app(id, "u1", id, now()), &files("v1"), "s")
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.events("app1", 1).await.unwrap(), vec![]);
+    // Written out of order, read back by seq.
+    let written = [
+        stored("app1", 1, 30, Stage::Failed),
+        stored("app1", 1, 10, Stage::Validating),
+        stored("app1", 1, 20, Stage::Stored),
+    ];
+    for e in &written {
+        s.append_event(e).await.unwrap();
+    }
+    // Writing one again keeps one.
+    s.append_event(&written[0]).await.unwrap();
+    for r in 2..=4 {
+        s.append_event(&stored("app1", r, 1, Stage::Stored))
+            .await
+            .unwrap();
+    }
+    s.append_event(&stored("app2", 1, 5, Stage::Ready))
+        .await
+        .unwrap();
+    let got = s.events("app1", 1).await.unwrap();
+    assert_eq!(
+        got,
+        vec![written[1].clone(), written[2].clone(), written[0].clone()]
+    );
+    // Another store on the same data sees the same (another replica).
+    assert_eq!(b.open().await.events("app1", 1).await.unwrap(), got);
+
+    assert_eq!(s.delete_events("app1", 0..3).await.unwrap(), 4);
+    assert_eq!(s.events("app1", 1).await.unwrap(), vec![]);
+    assert_eq!(s.events("app1", 3).await.unwrap().len(), 1);
+    assert_eq!(s.events("app2", 1).await.unwrap().len(), 1);
+
+    // A deleted app takes its events along, and gets no new ones.
+    s.delete_app("app1").await.unwrap();
+    assert_eq!(s.events("app1", 3).await.unwrap(), vec![]);
+    s.append_event(&stored("app1", 5, 1, Stage::Stored))
+        .await
+        .unwrap();
+    assert_eq!(s.events("app1", 5).await.unwrap(), vec![]);
+}
+
+pub async fn deploy_claims_are_replaced_and_deleted_with_the_app(b: &dyn Backend) {
+    let s = b.open().await;
+    s.create_user(&user("u1", "a@example.com")).await.unwrap();
+    s.create_app(&app("app1", "u1", "app1", now()), &files("v1"), "s")
+        .await
+        .unwrap();
+    assert_eq!(s.deploy_claim("app1").await.unwrap(), None);
+    let claim = DeployClaim {
+        app_id: "app1".into(),
+        revision: 1,
+        owner: "replica-a".into(),
+        deadline: at(1000),
+    };
+    s.claim_deploy(&claim).await.unwrap();
+    assert_eq!(s.deploy_claim("app1").await.unwrap(), Some(claim.clone()));
+    // The reconciler on another replica takes it over.
+    let taken = DeployClaim {
+        owner: "replica-b".into(),
+        deadline: at(5000),
+        ..claim
+    };
+    b.open().await.claim_deploy(&taken).await.unwrap();
+    assert_eq!(s.deploy_claim("app1").await.unwrap(), Some(taken.clone()));
+    s.delete_app("app1").await.unwrap();
+    assert_eq!(s.deploy_claim("app1").await.unwrap(), None);
+    // No claim for an app that is gone.
+    s.claim_deploy(&taken).await.unwrap();
+    assert_eq!(s.deploy_claim("app1").await.unwrap(), None);
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -860,6 +959,8 @@ suite!(
     sessions_end_on_logout_and_password_change,
     revisions_are_pruned_but_desired_and_live_are_kept,
     apps_are_counted_per_user,
+    deploy_events_are_kept_in_order_and_trimmed,
+    deploy_claims_are_replaced_and_deleted_with_the_app,
 );
 
 // ---------------------------------------------------------------------------

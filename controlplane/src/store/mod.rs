@@ -9,12 +9,12 @@ mod sqlite;
 pub use mongo::{MongoStore, is_mongodb_uri};
 pub use sqlite::SqliteStore;
 
-use std::{path::Path, sync::Arc};
+use std::{ops::Range, path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::model::{ApiToken, App, AppFile, Revision, Stage, User, UserId};
+use crate::model::{ApiToken, App, AppFile, DeployEvent, Revision, Stage, User, UserId};
 
 /// A login: the access token of a `login` names it, and it is good only while
 /// the store keeps it. Logout ends it; a password change ends the user's others.
@@ -26,6 +26,27 @@ pub struct SessionRecord {
     pub user_id: UserId,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+}
+
+/// A deploy event as the store keeps it, so that every replica can tell what
+/// a deploy reported, whichever replica ran it. `seq` orders the events of a
+/// revision and names each one (the writer makes it strictly increasing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event: DeployEvent,
+}
+
+/// Who runs an app's deploy, and until when it promises a sign of life (it
+/// renews the deadline while it works). Past the deadline the deploy counts as
+/// abandoned, and the reconciler finishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployClaim {
+    pub app_id: String,
+    pub revision: u32,
+    /// The replica that runs it.
+    pub owner: String,
+    pub deadline: OffsetDateTime,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +138,7 @@ pub trait Store: Send + Sync + 'static {
         live_revision: Option<u32>,
     ) -> StoreResult<()>;
     async fn touch_activity(&self, app_id: &str, at: OffsetDateTime) -> StoreResult<()>;
-    /// Deletes the app with its revisions.
+    /// Deletes the app with its revisions, events and deploy claim.
     async fn delete_app(&self, app_id: &str) -> StoreResult<()>;
 
     async fn create_token(&self, token: &ApiToken, secret_hash: &str) -> StoreResult<()>;
@@ -130,4 +151,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>>;
     /// Fails with `NotFound` unless the user has a token of that id.
     async fn revoke_token(&self, user_id: &str, token_id: &str) -> StoreResult<()>;
+
+    /// Appends an event to its revision's record; an event of an app that does
+    /// not exist is dropped.
+    async fn append_event(&self, event: &StoredEvent) -> StoreResult<()>;
+    /// The events of one revision's deploys, by `seq`.
+    async fn events(&self, app_id: &str, revision: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// Forgets the app's events of these revisions; returns how many went.
+    async fn delete_events(&self, app_id: &str, revisions: Range<u32>) -> StoreResult<u64>;
+    /// Records (or replaces) the claim on the app's deploy.
+    async fn claim_deploy(&self, claim: &DeployClaim) -> StoreResult<()>;
+    async fn deploy_claim(&self, app_id: &str) -> StoreResult<Option<DeployClaim>>;
 }

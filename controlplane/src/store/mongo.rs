@@ -28,7 +28,7 @@
 //! `Unavailable`, so requests fail fast while MongoDB is down and succeed
 //! again once it is back, without a restart.
 
-use std::{sync::Arc, time::Duration};
+use std::{ops::Range, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -42,8 +42,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
-use super::{SessionRecord, Store, StoreError, StoreResult};
-use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
+use super::{DeployClaim, SessionRecord, Store, StoreError, StoreResult, StoredEvent};
+use crate::model::{ApiToken, App, AppFile, DeployEvent, Revision, Stage, User};
 
 /// The shape of the documents this version writes.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -66,6 +66,8 @@ const APPS: &str = "apps";
 const REVISIONS: &str = "revisions";
 const TOKENS: &str = "api_tokens";
 const SESSIONS: &str = "sessions";
+const EVENTS: &str = "deploy_events";
+const CLAIMS: &str = "deploy_claims";
 
 /// Whether `store` (the `--store` setting) names a MongoDB deployment.
 pub fn is_mongodb_uri(store: &str) -> bool {
@@ -80,6 +82,8 @@ pub struct MongoStore {
     revisions: Collection<RevisionDoc>,
     tokens: Collection<TokenDoc>,
     sessions: Collection<SessionDoc>,
+    events: Collection<EventDoc>,
+    claims: Collection<ClaimDoc>,
     /// Where it connects, for messages ("127.0.0.1:27017").
     target: Arc<str>,
     selection_timeout: Duration,
@@ -148,6 +152,52 @@ struct SessionDoc {
     user_id: String,
     created_at: DateTime,
     expires_at: DateTime,
+    #[serde(default)]
+    schema_version: i32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EventDoc {
+    /// `{app_id}:{revision}:{seq}`, so that writing an event twice keeps one.
+    #[serde(rename = "_id")]
+    id: String,
+    app_id: String,
+    revision: i64,
+    seq: i64,
+    stage: String,
+    message: String,
+    time: DateTime,
+    output_tail: String,
+    url: String,
+    #[serde(default)]
+    schema_version: i32,
+}
+
+impl From<EventDoc> for StoredEvent {
+    fn from(d: EventDoc) -> Self {
+        StoredEvent {
+            seq: d.seq,
+            event: DeployEvent {
+                app_id: d.app_id,
+                revision: number(d.revision),
+                stage: Stage::parse(&d.stage).unwrap_or(Stage::Failed),
+                message: d.message,
+                time: from_dt(d.time),
+                output_tail: d.output_tail,
+                url: d.url,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ClaimDoc {
+    /// The app's id: one claim per app.
+    #[serde(rename = "_id")]
+    app_id: String,
+    revision: i64,
+    owner: String,
+    deadline: DateTime,
     #[serde(default)]
     schema_version: i32,
 }
@@ -267,6 +317,8 @@ impl MongoStore {
             revisions: db.collection(REVISIONS),
             tokens: db.collection(TOKENS),
             sessions: db.collection(SESSIONS),
+            events: db.collection(EVENTS),
+            claims: db.collection(CLAIMS),
             db,
             target,
             selection_timeout,
@@ -282,7 +334,7 @@ impl MongoStore {
     }
 
     async fn create_indexes(&self) -> StoreResult<()> {
-        let indexes: [(&str, bson::Document, &str, bool); 7] = [
+        let indexes: [(&str, bson::Document, &str, bool); 8] = [
             (USERS, doc! { "email": 1 }, "email_unique", true),
             (
                 APPS,
@@ -315,6 +367,12 @@ impl MongoStore {
                 false,
             ),
             (SESSIONS, doc! { "user_id": 1 }, "user", false),
+            (
+                EVENTS,
+                doc! { "app_id": 1, "revision": 1, "seq": 1 },
+                "app_revision_seq",
+                false,
+            ),
         ];
         // One index per command: FerretDB v1 fails a createIndexes that
         // carries several compound indexes.
@@ -905,6 +963,14 @@ impl Store for MongoStore {
             .delete_many(doc! { "app_id": app_id })
             .await
             .map_err(|e| self.error(e))?;
+        self.events
+            .delete_many(doc! { "app_id": app_id })
+            .await
+            .map_err(|e| self.error(e))?;
+        self.claims
+            .delete_one(doc! { "_id": app_id })
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(())
     }
 
@@ -965,5 +1031,91 @@ impl Store for MongoStore {
             return Err(StoreError::NotFound("token".into()));
         }
         Ok(())
+    }
+
+    async fn append_event(&self, e: &StoredEvent) -> StoreResult<()> {
+        let ev = &e.event;
+        if !self.app_exists(&ev.app_id).await? {
+            return Ok(());
+        }
+        let d = EventDoc {
+            id: format!("{}:{}:{}", ev.app_id, ev.revision, e.seq),
+            app_id: ev.app_id.clone(),
+            revision: ev.revision.into(),
+            seq: e.seq,
+            stage: ev.stage.as_str().to_string(),
+            message: ev.message.clone(),
+            time: dt(ev.time),
+            output_tail: ev.output_tail.clone(),
+            url: ev.url.clone(),
+            schema_version: SCHEMA_VERSION,
+        };
+        self.events
+            .replace_one(doc! { "_id": &d.id }, &d)
+            .upsert(true)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn events(&self, app_id: &str, revision: u32) -> StoreResult<Vec<StoredEvent>> {
+        let docs: Vec<EventDoc> = self
+            .events
+            .find(doc! { "app_id": app_id, "revision": i64::from(revision) })
+            .sort(doc! { "seq": 1 })
+            .await
+            .map_err(|e| self.error(e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(docs.into_iter().map(StoredEvent::from).collect())
+    }
+
+    async fn delete_events(&self, app_id: &str, revisions: Range<u32>) -> StoreResult<u64> {
+        let deleted = self
+            .events
+            .delete_many(doc! {
+                "app_id": app_id,
+                "revision": {
+                    "$gte": i64::from(revisions.start),
+                    "$lt": i64::from(revisions.end),
+                },
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(deleted.deleted_count)
+    }
+
+    async fn claim_deploy(&self, claim: &DeployClaim) -> StoreResult<()> {
+        if !self.app_exists(&claim.app_id).await? {
+            return Ok(());
+        }
+        let d = ClaimDoc {
+            app_id: claim.app_id.clone(),
+            revision: claim.revision.into(),
+            owner: claim.owner.clone(),
+            deadline: dt(claim.deadline),
+            schema_version: SCHEMA_VERSION,
+        };
+        self.claims
+            .replace_one(doc! { "_id": &d.app_id }, &d)
+            .upsert(true)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn deploy_claim(&self, app_id: &str) -> StoreResult<Option<DeployClaim>> {
+        let found = self
+            .claims
+            .find_one(doc! { "_id": app_id })
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(found.map(|d| DeployClaim {
+            app_id: d.app_id,
+            revision: number(d.revision),
+            owner: d.owner,
+            deadline: from_dt(d.deadline),
+        }))
     }
 }

@@ -2,7 +2,7 @@
 //! runs on the blocking pool behind one connection; SQLite serialises writes
 //! anyway, and the unique indexes make races between requests harmless.
 
-use std::{path::Path, sync::Arc};
+use std::{ops::Range, path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -10,8 +10,8 @@ use rusqlite_migration::{M, Migrations};
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
-use super::{SessionRecord, Store, StoreError, StoreResult};
-use crate::model::{ApiToken, App, AppFile, Revision, Stage, User};
+use super::{DeployClaim, SessionRecord, Store, StoreError, StoreResult, StoredEvent};
+use crate::model::{ApiToken, App, AppFile, DeployEvent, Revision, Stage, User};
 
 /// Each entry upgrades the schema by one version, recorded in `PRAGMA
 /// user_version` (as before this list was handed to rusqlite_migration, so
@@ -71,6 +71,27 @@ CREATE TABLE sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX sessions_by_user ON sessions(user_id);
+"#,
+    ),
+    M::up(
+        r#"
+CREATE TABLE deploy_events (
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    revision INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    message TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    output_tail TEXT NOT NULL,
+    url TEXT NOT NULL,
+    PRIMARY KEY (app_id, revision, seq)
+);
+CREATE TABLE deploy_claims (
+    app_id TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    revision INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    deadline INTEGER NOT NULL
+);
 "#,
     ),
 ];
@@ -678,6 +699,117 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound("token".into()));
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn append_event(&self, e: &StoredEvent) -> StoreResult<()> {
+        let e = e.clone();
+        self.with(move |c| {
+            let ev = &e.event;
+            // INSERT ... SELECT: nothing is written for an app that is gone.
+            c.execute(
+                "INSERT OR REPLACE INTO deploy_events
+                 (app_id, revision, seq, stage, message, time, output_tail, url)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?1)",
+                params![
+                    ev.app_id,
+                    ev.revision,
+                    e.seq,
+                    ev.stage.as_str(),
+                    ev.message,
+                    millis(ev.time),
+                    ev.output_tail,
+                    ev.url
+                ],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn events(&self, app_id: &str, revision: u32) -> StoreResult<Vec<StoredEvent>> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, stage, message, time, output_tail, url FROM deploy_events
+                     WHERE app_id = ?1 AND revision = ?2 ORDER BY seq",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![app_id, revision], |r| {
+                    let stage: String = r.get(1)?;
+                    Ok(StoredEvent {
+                        seq: r.get(0)?,
+                        event: DeployEvent {
+                            app_id: app_id.clone(),
+                            revision,
+                            stage: Stage::parse(&stage).unwrap_or(Stage::Failed),
+                            message: r.get(2)?,
+                            time: from_millis(r.get(3)?),
+                            output_tail: r.get(4)?,
+                            url: r.get(5)?,
+                        },
+                    })
+                })
+                .map_err(internal)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn delete_events(&self, app_id: &str, revisions: Range<u32>) -> StoreResult<u64> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM deploy_events WHERE app_id = ?1 AND revision >= ?2 AND revision < ?3",
+                    params![app_id, revisions.start, revisions.end],
+                )
+                .map_err(internal)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn claim_deploy(&self, claim: &DeployClaim) -> StoreResult<()> {
+        let claim = claim.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO deploy_claims (app_id, revision, owner, deadline)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?1)",
+                params![
+                    claim.app_id,
+                    claim.revision,
+                    claim.owner,
+                    millis(claim.deadline)
+                ],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deploy_claim(&self, app_id: &str) -> StoreResult<Option<DeployClaim>> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT app_id, revision, owner, deadline FROM deploy_claims WHERE app_id = ?1",
+                [app_id],
+                |r| {
+                    Ok(DeployClaim {
+                        app_id: r.get(0)?,
+                        revision: r.get(1)?,
+                        owner: r.get(2)?,
+                        deadline: from_millis(r.get(3)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(internal)
         })
         .await
     }
