@@ -227,7 +227,8 @@ impl Platform {
                 other => other,
             })?;
         self.enforce_app_quota(&caller.user_id, &app.id).await?;
-        self.begin_deploy(&app, rev.number, validating, &checked);
+        self.begin_deploy(&app, rev.number, validating, &checked)
+            .await;
         Ok((self.view(app), rev.number))
     }
 
@@ -260,7 +261,8 @@ impl Platform {
         app.revision = rev.number;
         app.status = Stage::Stored;
         app.status_message.clear();
-        self.begin_deploy(&app, rev.number, validating, &checked);
+        self.begin_deploy(&app, rev.number, validating, &checked)
+            .await;
         Ok((self.view(app), rev.number))
     }
 
@@ -296,10 +298,21 @@ impl Platform {
         app_ref: &str,
     ) -> Result<(AppView, Vec<DeployEvent>)> {
         let app = self.find_app(caller, app_ref).await?;
-        let events = self
-            .events
-            .history(&app.id, app.revision)
-            .unwrap_or_else(|| vec![self.stored_event(&app)]);
+        // The store first: it has the events whichever replica ran the deploy.
+        let stored = match self.store.events(&app.id, app.revision).await {
+            Ok(events) => events.into_iter().map(|e| e.event).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the stored deploy events");
+                Vec::new()
+            }
+        };
+        let events = if stored.is_empty() {
+            self.events
+                .history(&app.id, app.revision)
+                .unwrap_or_else(|| vec![self.stored_event(&app)])
+        } else {
+            stored
+        };
         Ok((self.view(app), events))
     }
 
@@ -353,7 +366,8 @@ impl Platform {
         app.revision = to;
         app.status = Stage::Stored;
         app.status_message.clear();
-        self.begin_deploy(&app, to, OffsetDateTime::now_utc(), "code checked");
+        self.begin_deploy(&app, to, OffsetDateTime::now_utc(), "code checked")
+            .await;
         Ok((self.view(app), to))
     }
 

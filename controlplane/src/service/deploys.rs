@@ -1,32 +1,57 @@
 //! Deploy orchestration: a stored revision is handed to the runtime, its
-//! progress goes to the event log (`events`), one deploy per app runs at a
-//! time and the later one wins (`locks`), and how it ended is stored.
+//! progress goes to the event log (`events`, in memory and in the store), one
+//! deploy per app runs at a time and the later one wins (`locks`), and how it
+//! ended is stored.
+//!
+//! Across replicas: the replica that runs a deploy claims it in the store and
+//! renews the claim while it works ([`CLAIM_FOR`], every [`HEARTBEAT_EVERY`]).
+//! A deploy whose claim lapsed without READY or FAILED lost its replica; the
+//! reconciler (the Lease holder) finishes it (`Reason::Finish`).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures::stream;
 use time::OffsetDateTime;
-use tokio::task::JoinHandle;
+use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::{Instrument, info, info_span, warn};
 
-use super::{Caller, Platform, events::DeployWatch, locks::Ticket};
+use super::{
+    Caller, Platform,
+    events::{self, DeployWatch, KEPT_REVISIONS},
+    locks::Ticket,
+};
 use crate::{
     error::{Error, Result},
     model::{App, AppId, DeployEvent, Stage},
     runtime::{Progress, Target},
+    store::{DeployClaim, StoredEvent},
 };
 
-/// Forwards the runtime's stages to the event log.
+/// How often the replica running a deploy renews its claim.
+pub(super) const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
+/// How far ahead each renewal sets the claim's deadline: a few missed
+/// heartbeats (a slow store) do not make a live deploy look abandoned.
+pub(super) const CLAIM_FOR: Duration = Duration::from_secs(10);
+
+/// Forwards the runtime's stages to the event log: at once to this replica's
+/// watchers, and through `to_store` (written in order by the deploy's task)
+/// to the others.
 struct EventSink<'a> {
     platform: &'a Platform,
     app_id: &'a str,
     revision: u32,
+    to_store: mpsc::UnboundedSender<StoredEvent>,
 }
 
 impl Progress for EventSink<'_> {
     fn stage(&self, stage: Stage, message: &str) {
-        self.platform
-            .publish(self.app_id, self.revision, stage, message);
+        let event = event(self.app_id, self.revision, stage, message);
+        let stored = StoredEvent {
+            seq: self.platform.events.next_seq(),
+            event: event.clone(),
+        };
+        self.platform.events.publish(event);
+        let _ = self.to_store.send(stored);
     }
 }
 
@@ -37,6 +62,9 @@ pub(super) enum Reason {
     NewRevision,
     /// The reconciler brings back an app that should be running.
     Converge,
+    /// The reconciler finishes a deploy whose replica stopped mid-way; its
+    /// events so far are kept.
+    Finish,
 }
 
 /// An event of now, without output or URL.
@@ -53,25 +81,62 @@ fn event(app_id: &str, revision: u32, stage: Stage, message: &str) -> DeployEven
 }
 
 impl Platform {
-    fn publish(&self, app_id: &str, revision: u32, stage: Stage, message: &str) {
-        self.events.publish(event(app_id, revision, stage, message));
+    /// Publishes an event to the store first, then to this replica's
+    /// watchers: whoever sees it here finds it on every replica.
+    async fn publish(&self, event: DeployEvent) {
+        self.store_event(StoredEvent {
+            seq: self.events.next_seq(),
+            event: event.clone(),
+        })
+        .await;
+        self.events.publish(event);
+    }
+
+    async fn store_event(&self, event: StoredEvent) {
+        if let Err(e) = self.store.append_event(&event).await {
+            warn!(error = %e, stage = ?event.event.stage, "could not store a deploy event");
+        }
+    }
+
+    /// Claims (or keeps claiming) the app's deploy for this replica.
+    async fn claim(&self, app_id: &str, revision: u32) {
+        let claim = DeployClaim {
+            app_id: app_id.to_string(),
+            revision,
+            owner: self.replica.clone(),
+            deadline: OffsetDateTime::now_utc() + CLAIM_FOR,
+        };
+        if let Err(e) = self.store.claim_deploy(&claim).await {
+            warn!(error = %e, "could not renew the claim on a deploy");
+        }
     }
 
     /// Records the first two stages of a just-stored revision and starts its rollout.
-    pub(super) fn begin_deploy(
+    pub(super) async fn begin_deploy(
         self: &Arc<Self>,
         app: &App,
         revision: u32,
         validated_at: OffsetDateTime,
         validation: &str,
     ) {
-        self.events.begin(&app.id, revision);
-        self.events.publish(DeployEvent {
+        self.events.begin(&app.id, revision, Vec::new());
+        // The store keeps the last few revisions' events, and none of an
+        // earlier deploy of this one (a rollback deploys it again).
+        let oldest_kept = (revision + 1).saturating_sub(KEPT_REVISIONS);
+        for range in [0..oldest_kept, revision..revision + 1] {
+            if let Err(e) = self.store.delete_events(&app.id, range).await {
+                warn!(error = %e, "could not trim the stored deploy events");
+            }
+        }
+        self.claim(&app.id, revision).await;
+        self.publish(DeployEvent {
             time: validated_at,
             ..event(&app.id, revision, Stage::Validating, validation)
-        });
+        })
+        .await;
         let stored = format!("stored revision {revision}");
-        self.publish(&app.id, revision, Stage::Stored, &stored);
+        self.publish(event(&app.id, revision, Stage::Stored, &stored))
+            .await;
         self.spawn_deploy(app.id.clone(), revision, Reason::NewRevision);
     }
 
@@ -84,7 +149,7 @@ impl Platform {
         // Only user deploys supersede; the reconciler never cancels one.
         let ticket = match reason {
             Reason::NewRevision => self.locks.supersede(&app_id),
-            Reason::Converge => Ticket::unsupersedable(),
+            Reason::Converge | Reason::Finish => Ticket::unsupersedable(),
         };
         let this = self.clone();
         let span = info_span!("deploy", app_id = %app_id, revision);
@@ -111,7 +176,8 @@ impl Platform {
             _ => "superseded by a newer deploy".to_string(),
         };
         info!(%why, "deploy cancelled");
-        self.publish(app_id, revision, Stage::Failed, &why);
+        self.publish(event(app_id, revision, Stage::Failed, &why))
+            .await;
     }
 
     async fn run_deploy(&self, app_id: &str, revision: u32, reason: Reason) {
@@ -128,7 +194,8 @@ impl Platform {
         };
         if reason == Reason::NewRevision && app.revision != revision {
             let why = format!("superseded by revision {}", app.revision);
-            self.publish(app_id, revision, Stage::Failed, &why);
+            self.publish(event(app_id, revision, Stage::Failed, &why))
+                .await;
             return;
         }
         let is_desired = app.revision == revision;
@@ -142,8 +209,30 @@ impl Platform {
                 return;
             }
         };
-        if reason == Reason::Converge {
-            self.events.begin(app_id, revision);
+        match reason {
+            Reason::NewRevision => {}
+            Reason::Converge => {
+                self.events.begin(app_id, revision, Vec::new());
+                if let Err(e) = self
+                    .store
+                    .delete_events(app_id, revision..revision + 1)
+                    .await
+                {
+                    warn!(error = %e, "could not clear the stored deploy events");
+                }
+            }
+            Reason::Finish => {
+                let so_far = self
+                    .store
+                    .events(app_id, revision)
+                    .await
+                    .unwrap_or_default();
+                let so_far = so_far.into_iter().map(|e| e.event).collect();
+                self.events.begin(app_id, revision, so_far);
+                let why = "the control plane that ran this deploy stopped; finishing it here";
+                self.publish(event(app_id, revision, Stage::Applying, why))
+                    .await;
+            }
         }
         let target = Target {
             app_id: app_id.to_string(),
@@ -152,12 +241,33 @@ impl Platform {
             files,
             root_path: Self::root_path(&app.user_id, app_id),
         };
+        let (to_store, mut stored) = mpsc::unbounded_channel();
         let sink = EventSink {
             platform: self,
             app_id,
             revision,
+            to_store,
         };
-        match self.runtime.deploy(&target, &sink).await {
+        // The runtime works; meanwhile this task writes its events to the
+        // store, in order, and renews the claim.
+        self.claim(app_id, revision).await;
+        let deploy = self.runtime.deploy(&target, &sink);
+        tokio::pin!(deploy);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+        heartbeat.reset();
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                outcome = &mut deploy => break outcome,
+                Some(e) = stored.recv() => self.store_event(e).await,
+                _ = heartbeat.tick() => self.claim(app_id, revision).await,
+            }
+        };
+        // The runtime reports synchronously: all its events are queued by now.
+        while let Ok(e) = stored.try_recv() {
+            self.store_event(e).await;
+        }
+        match outcome {
             Ok(()) => self.ready(&app, revision, is_desired).await,
             Err(failure) => {
                 warn!(reason = %failure.reason, "deploy failed");
@@ -185,10 +295,11 @@ impl Platform {
             warn!(error = %e, "could not record READY");
         }
         let serving = format!("serving revision {revision}");
-        self.events.publish(DeployEvent {
+        self.publish(DeployEvent {
             url,
             ..event(&app.id, revision, Stage::Ready, &serving)
-        });
+        })
+        .await;
         self.metrics.deploy_finished(true);
     }
 
@@ -201,10 +312,11 @@ impl Platform {
         {
             warn!(error = %e, "could not record FAILED");
         }
-        self.events.publish(DeployEvent {
+        self.publish(DeployEvent {
             output_tail: tail,
             ..event(app_id, revision, Stage::Failed, reason)
-        });
+        })
+        .await;
         self.metrics.deploy_finished(false);
     }
 
@@ -221,11 +333,18 @@ impl Platform {
         } else {
             revision
         };
+        // This replica runs (or ran) it: its events at once.
         if let Some(watch) = self.events.watch(&app.id, revision) {
             return Ok(watch);
         }
+        // Another replica runs (or ran) it: what the store has, then more.
+        let so_far = self.store.events(&app.id, revision).await?;
+        let underway = revision == app.revision && !app.status.is_terminal();
+        if !so_far.is_empty() || underway {
+            return Ok(events::tail(self.store.clone(), &app.id, revision, so_far));
+        }
         if revision == app.revision {
-            // Not in memory (the control plane restarted): what the store says.
+            // No events kept (they predate this version): what the app says.
             return Ok(Box::pin(stream::iter([self.stored_event(&app)])));
         }
         Err(Error::NotFound(format!(

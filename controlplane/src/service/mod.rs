@@ -50,6 +50,8 @@ pub struct Platform {
     activity: apps::ActivityThrottle,
     checks: apps::CheckSlots,
     backoff: reconcile::Backoff,
+    /// Names this replica in the claims of the deploys it runs.
+    replica: String,
     settings: PlatformSettings,
     pub metrics: Metrics,
 }
@@ -79,6 +81,7 @@ impl Platform {
             activity: Default::default(),
             checks: Default::default(),
             backoff: Default::default(),
+            replica: format!("cp-{}", crate::ids::new_id(10)),
             settings,
             metrics: Metrics::default(),
         })

@@ -1,7 +1,8 @@
 //! Level-triggered convergence: the store says what should run; the loop
 //! makes the runtime match it, at start (bringing every app back after a
 //! restart) and then periodically (restarting crashed apps with backoff,
-//! removing idle apps).
+//! removing idle apps), and finishing deploys whose replica stopped mid-way.
+//! Under the Kubernetes runtime only the Lease holder runs it.
 
 use std::{
     collections::HashMap,
@@ -110,8 +111,20 @@ impl Platform {
                 }
                 continue;
             }
+            if self.locks.busy(&app.id) {
+                continue;
+            }
+            if app.revision > 0 && !app.status.is_terminal() {
+                // A deploy under way here or on another replica, unless its
+                // claim lapsed: then its replica stopped, and it is ours to finish.
+                if self.is_abandoned(&app, now).await {
+                    info!(app_id = %app.id, revision = app.revision, "finishing an abandoned deploy");
+                    started.push(self.spawn_deploy(app.id.clone(), app.revision, Reason::Finish));
+                }
+                continue;
+            }
             let revision = serving_revision(&app);
-            if revision == 0 || self.locks.busy(&app.id) {
+            if revision == 0 {
                 continue;
             }
             if self.runtime.is_running(&app.id, revision).await {
@@ -124,5 +137,24 @@ impl Platform {
             }
         }
         started
+    }
+}
+
+impl Platform {
+    /// True when no live replica claims the deploy of the app's desired
+    /// revision (this one runs none: the caller checked).
+    async fn is_abandoned(&self, app: &App, now: OffsetDateTime) -> bool {
+        match self.store.deploy_claim(&app.id).await {
+            Ok(Some(claim)) => {
+                claim.revision != app.revision
+                    || claim.owner == self.replica
+                    || claim.deadline <= now
+            }
+            Ok(None) => true,
+            Err(e) => {
+                warn!(app_id = %app.id, error = %e, "reconcile: cannot read the deploy claim");
+                false
+            }
+        }
     }
 }

@@ -387,7 +387,7 @@ async fn after_a_restart_every_app_comes_back_at_the_revision_it_served() {
         })
         .await;
     // The failed revision is not tried again, and what the users see is what
-    // was stored: events are gone with the old process, the status is not.
+    // was stored: the status, and the events, which the store keeps too.
     assert_eq!(after.fake.starts_of(&shaky, bad), 0);
     let (view, events) = after
         .platform
@@ -395,7 +395,16 @@ async fn after_a_restart_every_app_comes_back_at_the_revision_it_served() {
         .await
         .unwrap();
     assert_eq!((view.app.status, view.app.revision), (Stage::Failed, bad));
-    assert_eq!(stages(&events), [Stage::Failed]);
+    assert_eq!(
+        stages(&events),
+        [
+            Stage::Validating,
+            Stage::Stored,
+            Stage::Applying,
+            Stage::Starting,
+            Stage::Failed
+        ]
+    );
     assert_eq!(after.app("steady").await.status, Stage::Ready);
 }
 
@@ -411,4 +420,23 @@ async fn deleting_an_app_mid_deploy_stops_its_start() {
     assert_eq!(w.fake.serving(&app), None);
     w.reconcile().await;
     assert_eq!(w.fake.starts_of(&app, rev), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deploy_on_one_replica_is_watched_to_the_end_on_another() {
+    let one = World::new().await;
+    let other = one.restarted(); // another replica on the same store
+    let (app, rev) = one.deploy("hello", &code("hi", "starts")).await;
+    let (broken, bad) = one.deploy("broken", &code("hi", "exits")).await;
+    // The other replica ran neither: it follows the store to the end.
+    let events = other.events(&app, rev).await;
+    assert_eq!(events, one.events(&app, rev).await);
+    assert_eq!(stages(&events).last(), Some(&Stage::Ready));
+    assert_eq!(stages(&events).first(), Some(&Stage::Validating));
+    let failed = other.events(&broken, bad).await;
+    let last = failed.last().unwrap();
+    assert_eq!(last.stage, Stage::Failed);
+    assert!(last.output_tail.contains("Traceback"), "{last:?}");
+    let (_, status) = other.platform.app_status(&other.ada, &app).await.unwrap();
+    assert_eq!(status, events);
 }
