@@ -120,6 +120,13 @@ impl Platform {
         child.wait().expect("wait")
     }
 
+    /// SIGKILL: the process dies on the spot, as a crashed replica would.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     pub fn user(&self, email: &str) -> User {
         let cfg = tempfile::tempdir().expect("tempdir");
         let user = User {
