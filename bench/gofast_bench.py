@@ -12,15 +12,16 @@ Measurements (all traffic goes to 127.0.0.1):
 
 deploy       One app is created with `gofast deploy`, then updated N times in
              each of three ways, alternating so that drift in load hits all:
-             api:   a gRPC-web `gofast.v1.AppService/UpdateApp` call (the same
-                    tonic handler the CLI's native gRPC reaches, behind the
-                    tonic-web layer on the same port). The clock starts right
-                    before the request is sent and stops at the first HTTP 200
-                    through the gateway whose body carries the new revision's
-                    marker; the gateway URL is polled every --poll-ms on a
-                    kept-alive connection. The server's deploy events (STARTING,
-                    HEALTH_CHECK, READY) are read back with GetAppStatus and
-                    shown relative to the same start.
+             api:   a REST `PUT /api/apps/{app}` with the files as JSON, on
+                    the platform origin (GET /api/openapi.json documents it;
+                    it reaches the same service call as the CLI's gRPC
+                    UpdateApp). The clock starts right before the request is
+                    sent and stops at the first HTTP 200 through the gateway
+                    whose body carries the new revision's marker; the gateway
+                    URL is polled every --poll-ms on a kept-alive connection.
+                    The server's deploy events (STARTING, HEALTH_CHECK, READY)
+                    are read back with `GET /api/apps/{app}/status` and shown
+                    relative to the same start.
              quiet: the same call without polling the app (the control for the
                     poller's own CPU cost): the time to the server's READY.
              cli:   the wall time of `gofast deploy main.py --name NAME`
@@ -29,9 +30,11 @@ deploy       One app is created with `gofast deploy`, then updated N times in
 rps          The same app (the last deployed code) served by the same runner
              script and venv: through the gateway URL, and by a second runner
              process that this script starts on its own loopback port with
-             the same GOFAST_ROOT_PATH. Same load generator (wrk if it is on
-             PATH, else a built-in asyncio client), same connections and
-             duration, alternating gateway/direct rounds.
+             the same GOFAST_ROOT_PATH. Same load generator, same connections and
+             duration, alternating gateway/direct rounds. The load generator
+             is wrk (scripts/bench.sh installs it from Debian); only when wrk
+             is not on PATH (or with --no-wrk) a much slower built-in asyncio
+             client stands in, and the log and the table say so.
 """
 
 from __future__ import annotations
@@ -53,75 +56,14 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+from datetime import datetime
 
-STAGES = {1: "VALIDATING", 2: "STORED", 3: "APPLYING", 4: "STARTING", 5: "HEALTH_CHECK", 6: "READY", 7: "FAILED"}
-READY, FAILED = 6, 7
+# Stage names as the REST API writes them (`Stage` in controlplane/src/model.rs).
+READY, FAILED = "READY", "FAILED"
 
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- protobuf --
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_bytes(field: int, value: bytes | str) -> bytes:
-    if isinstance(value, str):
-        value = value.encode()
-    return _varint(field << 3 | 2) + _varint(len(value)) + value
-
-
-def pb_decode(buf: bytes) -> dict[int, list]:
-    """Decodes one message into {field: [values]}: ints and raw bytes."""
-    out: dict[int, list] = {}
-    i = 0
-
-    def varint() -> int:
-        nonlocal i
-        shift = result = 0
-        while True:
-            b = buf[i]
-            i += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-
-    while i < len(buf):
-        key = varint()
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value = varint()
-        elif wire == 2:
-            n = varint()
-            value = buf[i : i + n]
-            i += n
-        elif wire == 1:
-            value = buf[i : i + 8]
-            i += 8
-        elif wire == 5:
-            value = buf[i : i + 4]
-            i += 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        out.setdefault(field, []).append(value)
-    return out
-
-
-def first(msg: dict[int, list], field: int, default=None):
-    return msg.get(field, [default])[0]
 
 
 # ---------------------------------------------------------------- HTTP -----
@@ -184,67 +126,60 @@ class Conn:
             self.c = None
 
 
-class GrpcError(Exception):
+class ApiError(Exception):
     pass
 
 
-class GrpcWeb:
-    """gofast.v1.AppService over gRPC-web (HTTP/1.1, binary protobuf)."""
+def unix_time(rfc3339: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time as the REST API writes it
+    (UTC, `Z`, up to nanoseconds; Python keeps microseconds)."""
+    return datetime.fromisoformat(rfc3339).timestamp()
+
+
+class Api:
+    """The platform's REST API (`/api/...`, JSON; GET /api/openapi.json
+    describes it), on one kept-alive connection to the platform origin."""
+
+    # The operations this driver calls, checked against the server's
+    # OpenAPI document before measuring.
+    USES = {("put", "/api/apps/{app_id}"), ("get", "/api/apps/{app_id}/status")}
 
     def __init__(self, server: str, token: str):
         self.conn = Conn(server, timeout=30)
         self.token = token
 
-    def call(self, method: str, message: bytes) -> bytes:
-        body = b"\x00" + len(message).to_bytes(4, "big") + message
-        status, headers, data = self.conn.request(
-            "POST",
-            f"/gofast.v1.AppService/{method}",
-            body=body,
-            headers={
-                "content-type": "application/grpc-web+proto",
-                "accept": "application/grpc-web+proto",
-                "x-grpc-web": "1",
-                "authorization": f"Bearer {self.token}",
-            },
-        )
-        if status != 200:
-            raise GrpcError(f"{method}: HTTP {status}: {data[:200]!r}")
-        grpc_status = headers.get("grpc-status")
-        grpc_message = headers.get("grpc-message", "")
-        messages = []
-        i = 0
-        while i + 5 <= len(data):
-            flag, n = data[i], int.from_bytes(data[i + 1 : i + 5], "big")
-            payload = data[i + 5 : i + 5 + n]
-            i += 5 + n
-            if flag & 0x80:
-                for line in payload.decode(errors="replace").split("\r\n"):
-                    k, _, v = line.partition(":")
-                    if k.strip().lower() == "grpc-status":
-                        grpc_status = v.strip()
-                    elif k.strip().lower() == "grpc-message":
-                        grpc_message = v.strip()
-            else:
-                messages.append(payload)
-        if grpc_status not in (None, "0"):
-            raise GrpcError(f"{method}: grpc-status {grpc_status}: {urllib.parse.unquote(grpc_message)}")
-        return messages[0] if messages else b""
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        headers = {"accept": "application/json", "authorization": f"Bearer {self.token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        status, _, answer = self.conn.request(method, path, body=data, headers=headers)
+        if not 200 <= status < 300:
+            raise ApiError(f"{method} {path}: HTTP {status}: {answer[:300]!r}")
+        return json.loads(answer) if answer else {}
+
+    def check(self) -> None:
+        """Fails early, saying which, if the server lacks an operation used here."""
+        paths = self.call("GET", "/api/openapi.json").get("paths", {})
+        missing = [f"{m.upper()} {p}" for m, p in sorted(self.USES) if m not in paths.get(p, {})]
+        if missing:
+            raise SystemExit(f"the server's /api/openapi.json has no {', '.join(missing)}")
+
+    @staticmethod
+    def app_path(app: str) -> str:
+        return "/api/apps/" + urllib.parse.quote(app, safe="")
 
     def update_app(self, app: str, files: dict[str, str]) -> int:
-        msg = pb_bytes(1, app) + b"".join(pb_bytes(2, pb_bytes(1, n) + pb_bytes(2, c)) for n, c in files.items())
-        return first(pb_decode(self.call("UpdateApp", msg)), 2, 0)
+        """PUT /api/apps/{app}: stores the files as a new revision; its number."""
+        body = {"files": [{"name": n, "content": c} for n, c in files.items()]}
+        return self.call("PUT", self.app_path(app), body)["revision"]
 
-    def app_status(self, app: str) -> tuple[int, int, list[tuple[int, int, float]]]:
-        """(revision, status, [(revision, stage, unix time)]) of the latest deploy."""
-        resp = pb_decode(self.call("GetAppStatus", pb_bytes(1, app)))
-        a = pb_decode(first(resp, 1, b""))
-        events = []
-        for raw in resp.get(2, []):
-            e = pb_decode(raw)
-            t = pb_decode(first(e, 5, b""))
-            events.append((first(e, 2, 0), first(e, 3, 0), first(t, 1, 0) + first(t, 2, 0) / 1e9))
-        return first(a, 5, 0), first(a, 4, 0), events
+    def app_status(self, app: str) -> tuple[int, str, list[tuple[int, str, float]]]:
+        """(revision, stage, [(revision, stage, unix time)]) of the latest deploy."""
+        s = self.call("GET", self.app_path(app) + "/status")
+        events = [(e["revision"], e["stage"], unix_time(e["time"])) for e in s["events"]]
+        return s["revision"], s["status"], events
 
 
 # ---------------------------------------------------------------- helpers --
@@ -291,7 +226,8 @@ class Bench:
         creds = json.load(open(os.path.join(args.config_dir, "credentials.json")))
         entry = creds["servers"].get(self.server) or creds["servers"].get(args.server)
         self.token = entry["access_token"]
-        self.api = GrpcWeb(self.server, self.token)
+        self.api = Api(self.server, self.token)
+        self.api.check()
         self.work = tempfile.mkdtemp(prefix="gofast-bench-")
         self.app_dir = os.path.join(self.work, args.name)
         os.makedirs(self.app_dir)
@@ -339,7 +275,7 @@ class Bench:
     # ------------------------------------------------------------ deploys --
 
     def api_once(self, i: int) -> dict:
-        """One UpdateApp; ms from sending it to the first new 200 via the gateway."""
+        """One PUT /api/apps/{app}; ms from sending it to the first new 200 via the gateway."""
         marker = f"api-{i}-{self.nonce}"
         code = self.write(marker)
         needle = marker.encode()
@@ -371,7 +307,7 @@ class Bench:
             "ms": total,
             "returned_ms": (t_resp - t0) * 1000,
             "non_200": other,
-            "stages": {STAGES.get(st, str(st)): (t - t0_wall) * 1000 for _, st, t in events},
+            "stages": {st: (t - t0_wall) * 1000 for _, st, t in events},
         }
 
     def cli_once(self, i: int) -> dict:
@@ -391,18 +327,18 @@ class Bench:
         log(f"cli deploy {i:2}/{self.a.runs}: rev {rev}, wall {wall:7.1f} ms")
         return {
             "ms": wall,
-            "stages": {STAGES.get(st, str(st)): (t - t0_wall) * 1000 for r_, st, t in events if r_ == rev},
+            "stages": {st: (t - t0_wall) * 1000 for r_, st, t in events if r_ == rev},
         }
 
     def quiet_once(self, i: int) -> dict:
-        """One UpdateApp without polling the app: the control for the poller's
-        own cost. The server's event times say when the revision was READY;
-        GetAppStatus is asked only every 100 ms, which does not move them."""
+        """One PUT /api/apps/{app} without polling the app: the control for the
+        poller's own cost. The server's event times say when the revision was
+        READY; its status is asked only every 100 ms, which does not move them."""
         code = self.write(f"quiet-{i}-{self.nonce}")
         t0_wall = time.time()
         revision = self.api.update_app(self.a.name, {"main.py": code})
         events = self.wait_ready(revision, interval=0.1)
-        stages = {STAGES.get(st, str(st)): (t - t0_wall) * 1000 for _, st, t in events}
+        stages = {st: (t - t0_wall) * 1000 for _, st, t in events}
         log(f"api deploy {i:2}/{self.a.runs} without polling: rev {revision}, READY after {stages.get('READY', 0):7.1f} ms")
         return {"stages": stages}
 
@@ -517,6 +453,9 @@ class Bench:
             if gw_body != d_body:
                 raise SystemExit(f"gateway and direct answers differ: {gw_body!r} vs {d_body!r}")
             tool = "wrk" if shutil.which("wrk") and not self.a.no_wrk else "python-asyncio"
+            if tool != "wrk":
+                why = "--no-wrk" if self.a.no_wrk else "wrk is not on PATH (apt-get install -y wrk)"
+                log(f"{why}: requests/s come from the built-in asyncio client, far slower than wrk")
             targets = {"gateway": self.url, "direct": direct}
             for name, url in targets.items():  # warm both paths (connections, caches)
                 load(tool, url, self.a.connections, self.a.threads, 1.0, False)
@@ -649,6 +588,12 @@ async def pyload(url: str, connections: int, duration: float, close: bool) -> di
 # ---------------------------------------------------------------- report --
 
 
+def tool_label(tool: str) -> str:
+    if tool == "wrk":
+        return "wrk"
+    return f"{tool} (NOT wrk: wrk was not used, so these figures are not comparable with wrk's)"
+
+
 def report(results: dict) -> str:
     lines = []
     m = results.get("machine", {})
@@ -658,17 +603,17 @@ def report(results: dict) -> str:
         f = d["first_200_ms"]
         lines.append("")
         lines.append(f"Deploy -> first 200 from the new revision ({f['n']} deploys, ms)")
-        lines.append(f"  {'measure':58} {'median':>8} {'p90':>8} {'min':>8} {'max':>8}")
-        row = lambda label, s: f"  {label:58} {s['median']:8.1f} {s['p90']:8.1f} {s['min']:8.1f} {s['max']:8.1f}"
-        lines.append(row(f"API: UpdateApp sent -> first new 200 via gateway (poll {d['poll_ms']} ms)", f))
-        lines.append(row("  of which: UpdateApp response received", d["update_app_returned_ms"]))
+        lines.append(f"  {'measure':62} {'median':>8} {'p90':>8} {'min':>8} {'max':>8}")
+        row = lambda label, s: f"  {label:62} {s['median']:8.1f} {s['p90']:8.1f} {s['min']:8.1f} {s['max']:8.1f}"
+        lines.append(row(f"API: PUT /api/apps/{{app}} sent -> first new 200 (poll {d['poll_ms']:g} ms)", f))
+        lines.append(row("  of which: PUT response received", d["update_app_returned_ms"]))
         for stage in ("STARTING", "HEALTH_CHECK", "READY"):
             if stage in d["stage_ms"]:
                 lines.append(row(f"  server event {stage} (server clock)", d["stage_ms"][stage]))
         lines.append(f"    non-200 answers seen while polling during these deploys: {d['non_200_during_deploys']}")
         q = d.get("without_polling_stage_ms", {})
         if "READY" in q:
-            lines.append(row("API without polling (control): UpdateApp sent -> server READY", q["READY"]))
+            lines.append(row("API without polling (control): PUT sent -> server READY", q["READY"]))
         if "deploy_cli" in results:
             c = results["deploy_cli"]
             lines.append(row("CLI: wall time of `gofast deploy main.py` (waits for READY)", c["wall_ms"]))
@@ -682,7 +627,7 @@ def report(results: dict) -> str:
         r = results["rps"]
         lines.append("")
         lines.append(
-            f"Requests/s, same app and runner: {r['tool']}, {r['connections']} connections, "
+            f"Requests/s, same app and runner: {tool_label(r['tool'])}, {r['connections']} connections, "
             f"{r['threads']} thread(s), {r['duration_s']:g} s per round, GET /"
         )
         lines.append(

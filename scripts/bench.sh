@@ -16,8 +16,9 @@
 #   BENCH_NO_BUILD=1 scripts/bench.sh     # use target/release/gofast as it is
 #   BENCH_NODELAY_SHIM=1 scripts/bench.sh rps   # the TCP_NODELAY experiment (needs cc)
 #
-# Uses wrk for requests/s when it is installed (apt-get install -y wrk),
-# else a slower built-in Python client (the table says which).
+# Requests/s are measured with wrk, which this script installs with apt-get
+# when it is missing (Debian/Ubuntu); only if that fails a slower built-in
+# Python client stands in (the output says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +32,19 @@ fi
 gofast=$PWD/target/release/gofast
 scripts/venv.sh
 venv=$PWD/.venv
-if ! command -v wrk >/dev/null; then
-  echo "==> wrk not found; requests/s will use the built-in Python client (apt-get install -y wrk)"
+# The load generator for requests/s: wrk, from Debian/Ubuntu (as scripts/deps.sh
+# installs packages). Without it the driver falls back to its own, much slower,
+# Python client and says so in the table.
+if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ]; then
+  if command -v apt-get >/dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "==> installing wrk (the load generator)"
+    { $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk; } >/dev/null ||
+      echo "==> could not install wrk" >&2
+  fi
+  command -v wrk >/dev/null ||
+    echo "==> wrk not found: requests/s will come from the built-in Python client (NOT wrk; install it with apt-get install -y wrk)"
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gofast-bench.XXXXXX")
