@@ -437,37 +437,30 @@ fn a_short_jwt_secret_is_refused_at_start() {
 }
 
 /// The pid of the `gofast up` serving `data_dir`.
-fn pid_of(data_dir: &std::path::Path) -> u32 {
+fn pid_of(data_dir: &std::path::Path) -> i32 {
     let want = data_dir.to_string_lossy().to_string();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+    let processes = procfs::process::all_processes().expect("/proc");
+    for p in processes.flatten() {
+        // Processes that exit meanwhile, or are not ours to read, are skipped.
+        let Ok(args) = p.cmdline() else {
             continue;
         };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
         if args.first().is_some_and(|a| a == GOFAST)
             && args.get(1).is_some_and(|a| a == "up")
             && args.contains(&want)
         {
-            return pid;
+            return p.pid;
         }
     }
     panic!("no gofast up for {want}");
 }
 
 /// Peak resident memory of a process so far, in KiB.
-fn vm_hwm_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
+fn vm_hwm_kib(pid: i32) -> u64 {
+    let status = procfs::process::Process::new(pid)
+        .and_then(|p| p.status())
+        .expect("/proc/PID/status");
+    status.vmhwm.expect("VmHWM")
 }
 
 /// 64 concurrent wrong-password logins: most are refused before any hashing,

@@ -255,11 +255,11 @@ async fn attack_apps_get_nothing_of_the_platform_or_other_apps() {
             .text()
             .await
             .unwrap();
-        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-        assert!(
-            !uid_line.contains("\t0\t"),
-            "the app runs as root: {uid_line}"
-        );
+        // The app's own /proc/self/status, as it read it.
+        let status = <procfs::process::Status as procfs::FromRead>::from_read(status.as_bytes())
+            .expect("the app's /proc/self/status");
+        let uids = [status.ruid, status.euid, status.suid, status.fuid];
+        assert!(!uids.contains(&0), "the app runs as root: uids {uids:?}");
         let attack_dir = only_dir(&data.join("apps"), &url);
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(
@@ -555,9 +555,10 @@ impl Up {
 
     /// The control plane's peak resident memory so far, in KiB.
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        let status = procfs::process::Process::new(self.child.id() as i32)
+            .and_then(|p| p.status())
+            .expect("the control plane's /proc/PID/status");
+        status.vmhwm.expect("VmHWM")
     }
 }
 

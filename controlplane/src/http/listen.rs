@@ -65,6 +65,7 @@ pub async fn serve(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of fds or a connection reset before accept: back off, go on.
+                    // A fixed 20 ms, not backon: each accept is independent, nothing to grow.
                     tracing::debug!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;

@@ -38,6 +38,8 @@ pub(super) async fn wait_healthy(
                 return Err(refusal(resp).await);
             }
         }
+        // A fixed interval, not a backoff (backon): the time to READY is this
+        // poll's resolution, and the caller's start timeout bounds the loop.
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
 }

@@ -47,11 +47,7 @@ impl Isolation {
                 Cgroups::default(),
                 vec!["turned off (--cgroups none)".into()],
             ),
-            CgroupMode::Auto => {
-                let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-                let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-                Cgroups::setup(&cgroup::own_groups(&mountinfo, &own), &limits)
-            }
+            CgroupMode::Auto => Cgroups::setup(&cgroup::own_groups(), &limits),
         };
         Ok(Self {
             sandbox,

@@ -246,6 +246,8 @@ impl AppGroup {
             if !left {
                 return;
             }
+            // A fixed pause (at most 1 s in all), not a backoff (backon): a group
+            // can be removed a few ms after its last member died; nothing to relieve.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -289,7 +291,7 @@ mod tests {
             "36 30 0:32 / {} rw - cgroup cgroup rw,memory\n",
             tmp.path().display()
         );
-        let m = own_groups(&mounts, "4:memory:/\n");
+        let m = mounts::groups_from_text(&mounts, "4:memory:/\n");
         let limits = Limits::from_config(&"128Mi".parse().unwrap(), &"250m".parse().unwrap());
         let (cg, notes) = Cgroups::setup(&m, &limits);
         assert_eq!(cg.enforcing(Controller::Memory), None);

@@ -1,7 +1,13 @@
 //! Where this process sits in each cgroup hierarchy, from
-//! `/proc/self/mountinfo` and `/proc/self/cgroup`.
+//! `/proc/self/mountinfo` and `/proc/self/cgroup` (read and parsed by
+//! `procfs`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use procfs::{
+    ProcessCGroup,
+    process::{MountInfo, Process},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Controller {
@@ -48,40 +54,57 @@ pub struct Mount {
     pub at_root: bool,
 }
 
-/// Reads `/proc/self/mountinfo` and `/proc/self/cgroup` into the places this
-/// process could make groups, v2 first.
-pub fn own_groups(mountinfo: &str, self_cgroup: &str) -> Vec<Mount> {
+/// The places this process could make groups, v2 first, from
+/// `/proc/self/mountinfo` and `/proc/self/cgroup`. A file that cannot be read
+/// gives none: the caller then says that no controller enforces the limits.
+pub fn own_groups() -> Vec<Mount> {
+    let read = || -> procfs::ProcResult<_> {
+        let me = Process::myself()?;
+        Ok((me.mountinfo()?, me.cgroups()?))
+    };
+    match read() {
+        Ok((mounts, own)) => groups_in(&mounts.0, &own.0),
+        Err(e) => {
+            // procfs's errors name the file.
+            tracing::warn!("cannot tell this process's cgroups: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// Where each of this process's groups (`/proc/self/cgroup`) is mounted
+/// (`/proc/self/mountinfo`), v2 first.
+pub fn groups_in(mounts: &[MountInfo], own: &[ProcessCGroup]) -> Vec<Mount> {
     let mut out = Vec::new();
-    for line in self_cgroup.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(names), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let v2 = names.is_empty();
+    for group in own {
+        // v2 is the line `0::/path`: no controllers named.
+        let v2 = group.controllers.is_empty();
         let wanted: Vec<Controller> = if v2 {
             Controller::ALL.to_vec()
         } else {
-            let names: Vec<&str> = names.split(',').collect();
             Controller::ALL
                 .into_iter()
-                .filter(|c| names.contains(&c.name()))
+                .filter(|c| group.controllers.iter().any(|n| n == c.name()))
                 .collect()
         };
         if wanted.is_empty() {
             continue;
         }
-        let Some((root, point)) = mountinfo.lines().find_map(|m| cgroup_mount(m, v2, names)) else {
+        let Some(mount) = mounts.iter().find(|m| mounts_hierarchy(m, v2, group)) else {
             continue;
         };
         // Inside a cgroup namespace the mount's root is a prefix of our path.
-        let Some(rel) = path.strip_prefix(root.trim_end_matches('/')) else {
+        let Some(rel) = group
+            .pathname
+            .strip_prefix(mount.root.trim_end_matches('/'))
+        else {
             continue;
         };
         let rel = rel.trim_start_matches('/');
         out.push(Mount {
             version: if v2 { Version::V2 } else { Version::V1 },
             controllers: wanted,
-            own_group: Path::new(point).join(rel),
+            own_group: mount.mount_point.join(rel),
             at_root: rel.is_empty(),
         });
     }
@@ -89,23 +112,33 @@ pub fn own_groups(mountinfo: &str, self_cgroup: &str) -> Vec<Mount> {
     out
 }
 
-/// `(root, mount point)` if this mountinfo line mounts the hierarchy.
-fn cgroup_mount<'a>(line: &'a str, v2: bool, names: &str) -> Option<(&'a str, &'a str)> {
-    let (left, right) = line.split_once(" - ")?;
-    let fields: Vec<&str> = left.split(' ').collect();
-    let mut right = right.split(' ');
-    let fstype = right.next()?;
-    let options = right.nth(1).unwrap_or("");
-    let matches = if v2 {
-        fstype == "cgroup2"
+/// Whether this mount is the group's hierarchy: the v2 one, or a v1 one
+/// mounted with (at least) the group's controllers as options.
+fn mounts_hierarchy(m: &MountInfo, v2: bool, group: &ProcessCGroup) -> bool {
+    if v2 {
+        m.fs_type == "cgroup2"
     } else {
-        fstype == "cgroup" && names.split(',').all(|n| options.split(',').any(|o| o == n))
-    };
-    (matches && fields.len() > 4).then(|| (fields[3], fields[4]))
+        m.fs_type == "cgroup"
+            && group
+                .controllers
+                .iter()
+                .all(|n| m.super_options.contains_key(n))
+    }
+}
+
+/// [`groups_in`] on the text of the two files (for tests).
+#[cfg(test)]
+pub fn groups_from_text(mountinfo: &str, self_cgroup: &str) -> Vec<Mount> {
+    use procfs::{FromBufRead, ProcessCGroups, process::MountInfos};
+    let mounts = MountInfos::from_buf_read(mountinfo.as_bytes()).expect("mountinfo fixture");
+    let own = ProcessCGroups::from_buf_read(self_cgroup.as_bytes()).expect("cgroup fixture");
+    groups_in(&mounts.0, &own.0)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     const HYBRID_MOUNTS: &str = "\
@@ -124,7 +157,7 @@ mod tests {
 
     #[test]
     fn hybrid_layout_offers_v2_first_then_each_v1_controller() {
-        let m = own_groups(HYBRID_MOUNTS, HYBRID_SELF);
+        let m = groups_from_text(HYBRID_MOUNTS, HYBRID_SELF);
         assert_eq!(m[0].version, Version::V2);
         assert_eq!(m[0].own_group, Path::new("/sys/fs/cgroup/unified"));
         assert!(m[0].at_root);
@@ -143,17 +176,24 @@ mod tests {
     #[test]
     fn a_namespaced_mount_root_is_stripped_from_our_path() {
         let mounts = "50 40 0:40 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        let m = own_groups(mounts, "0::/kubepods/pod1/app\n");
+        let m = groups_from_text(mounts, "0::/kubepods/pod1/app\n");
         assert_eq!(m[0].own_group, Path::new("/sys/fs/cgroup/app"));
         let cpu_and_acct = "33 30 0:29 / /c rw - cgroup cgroup rw,cpu,cpuacct\n";
-        let m = own_groups(cpu_and_acct, "2:cpu,cpuacct:/x\n");
+        let m = groups_from_text(cpu_and_acct, "2:cpu,cpuacct:/x\n");
         assert_eq!(m[0].controllers, [Controller::Cpu]);
         assert_eq!(m[0].own_group, Path::new("/c/x"));
     }
 
     #[test]
+    fn the_files_of_this_process_read_as_their_text_parses() {
+        let text = |p| std::fs::read_to_string(p).unwrap();
+        let from_text = groups_from_text(&text("/proc/self/mountinfo"), &text("/proc/self/cgroup"));
+        assert_eq!(own_groups(), from_text);
+    }
+
+    #[test]
     fn without_cgroup_mounts_there_is_nothing_to_offer() {
-        assert!(own_groups("", HYBRID_SELF).is_empty());
-        assert!(own_groups(HYBRID_MOUNTS, "").is_empty());
+        assert!(groups_from_text("", HYBRID_SELF).is_empty());
+        assert!(groups_from_text(HYBRID_MOUNTS, "").is_empty());
     }
 }
