@@ -324,16 +324,12 @@ fn app_socket(dir: &std::path::Path) -> Option<std::path::PathBuf> {
     None
 }
 
-/// How many processes run as `uid`.
+/// How many processes run as `uid` (real uid).
 fn processes_of(uid: u32) -> usize {
-    let needle = format!("Uid:\t{uid}\t");
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter(|e| {
-                    std::fs::read_to_string(e.path().join("status"))
-                        .is_ok_and(|s| s.contains(&needle))
-                })
+    procfs::process::all_processes()
+        .map(|all| {
+            all.flatten()
+                .filter(|p| p.status().is_ok_and(|s| s.ruid == uid))
                 .count()
         })
         .unwrap_or(0)
