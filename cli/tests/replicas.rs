@@ -226,12 +226,31 @@ async fn replicas_on_one_store_agree_on_deploys_crashes_killed_replicas_and_logo
 
     // Deploy through one, watch through the other: every stage, in order.
     let (app, rev) = create_app(&one, &token, "hello", &hello_main("hi")).await;
-    let events = collect(
-        watch(&other, &token, &app, rev).await,
-        Duration::from_secs(120),
-    )
-    .await;
+    let mut watching = watch(&other, &token, &app, rev).await;
+    let mut events = Vec::new();
+    let mut lags = Vec::new();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(120), watching.next())
+        .await
+        .expect("the watch ends")
+    {
+        let e = e.expect("an event");
+        // How late a live event arrives here after the other replica made it
+        // (one machine, one clock): what tailing the store costs.
+        if matches!(e.stage(), S::Starting | S::HealthCheck | S::Ready) {
+            let made = e
+                .time
+                .as_ref()
+                .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            lags.push(now - made);
+        }
+        events.push(e);
+    }
     assert_in_order(&events, S::Ready);
+    eprintln!("REPLICA_LAG_MS (live events on the other replica, ms): {lags:?}");
 
     // A crash at import: FAILED with the traceback, on the other replica too.
     let crash =

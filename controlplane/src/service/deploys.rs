@@ -40,7 +40,8 @@ struct EventSink<'a> {
     platform: &'a Platform,
     app_id: &'a str,
     revision: u32,
-    to_store: mpsc::UnboundedSender<StoredEvent>,
+    /// `None` for a restart by the reconciler (see `Platform::publish_as`).
+    to_store: Option<mpsc::UnboundedSender<StoredEvent>>,
 }
 
 impl Progress for EventSink<'_> {
@@ -51,7 +52,9 @@ impl Progress for EventSink<'_> {
             event: event.clone(),
         };
         self.platform.events.publish(event);
-        let _ = self.to_store.send(stored);
+        if let Some(to_store) = &self.to_store {
+            let _ = to_store.send(stored);
+        }
     }
 }
 
@@ -84,6 +87,18 @@ impl Platform {
     /// Publishes an event to the store first, then to this replica's
     /// watchers: whoever sees it here finds it on every replica.
     async fn publish(&self, event: DeployEvent) {
+        self.publish_as(event, true).await;
+    }
+
+    /// `shared: false` for the events of a restart by the reconciler: they
+    /// stay on this replica (as its runtime's state may: the local runtime
+    /// runs apps per replica), so that they never replace the stored history
+    /// of the user's deploy under a watcher.
+    async fn publish_as(&self, event: DeployEvent, shared: bool) {
+        if !shared {
+            self.events.publish(event);
+            return;
+        }
         self.store_event(StoredEvent {
             seq: self.events.next_seq(),
             event: event.clone(),
@@ -188,7 +203,9 @@ impl Platform {
             Ok(None) => return, // deleted meanwhile
             Err(e) => {
                 let why = format!("could not read the app: {e}");
-                self.fail(app_id, revision, &why, String::new(), true).await;
+                let shared = reason != Reason::Converge;
+                self.fail(app_id, revision, &why, String::new(), true, shared)
+                    .await;
                 return;
             }
         };
@@ -204,23 +221,15 @@ impl Platform {
             Ok(None) => return,
             Err(e) => {
                 let why = format!("could not read the revision: {e}");
-                self.fail(app_id, revision, &why, String::new(), is_desired)
+                let shared = reason != Reason::Converge;
+                self.fail(app_id, revision, &why, String::new(), is_desired, shared)
                     .await;
                 return;
             }
         };
         match reason {
             Reason::NewRevision => {}
-            Reason::Converge => {
-                self.events.begin(app_id, revision, Vec::new());
-                if let Err(e) = self
-                    .store
-                    .delete_events(app_id, revision..revision + 1)
-                    .await
-                {
-                    warn!(error = %e, "could not clear the stored deploy events");
-                }
-            }
+            Reason::Converge => self.events.begin(app_id, revision, Vec::new()),
             Reason::Finish => {
                 let so_far = self
                     .store
@@ -241,16 +250,19 @@ impl Platform {
             files,
             root_path: Self::root_path(&app.user_id, app_id),
         };
+        let shared = reason != Reason::Converge;
         let (to_store, mut stored) = mpsc::unbounded_channel();
         let sink = EventSink {
             platform: self,
             app_id,
             revision,
-            to_store,
+            to_store: shared.then_some(to_store),
         };
         // The runtime works; meanwhile this task writes its events to the
         // store, in order, and renews the claim.
-        self.claim(app_id, revision).await;
+        if shared {
+            self.claim(app_id, revision).await;
+        }
         let deploy = self.runtime.deploy(&target, &sink);
         tokio::pin!(deploy);
         let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
@@ -260,7 +272,7 @@ impl Platform {
                 biased;
                 outcome = &mut deploy => break outcome,
                 Some(e) = stored.recv() => self.store_event(e).await,
-                _ = heartbeat.tick() => self.claim(app_id, revision).await,
+                _ = heartbeat.tick(), if shared => self.claim(app_id, revision).await,
             }
         };
         // The runtime reports synchronously: all its events are queued by now.
@@ -268,7 +280,7 @@ impl Platform {
             self.store_event(e).await;
         }
         match outcome {
-            Ok(()) => self.ready(&app, revision, is_desired).await,
+            Ok(()) => self.ready(&app, revision, is_desired, shared).await,
             Err(failure) => {
                 warn!(reason = %failure.reason, "deploy failed");
                 self.fail(
@@ -277,13 +289,14 @@ impl Platform {
                     &failure.reason,
                     failure.output_tail,
                     is_desired,
+                    shared,
                 )
                 .await;
             }
         }
     }
 
-    async fn ready(&self, app: &App, revision: u32, record: bool) {
+    async fn ready(&self, app: &App, revision: u32, record: bool, shared: bool) {
         let url = self.app_url(&app.user_id, &app.id);
         info!(%url, "ready");
         if record
@@ -295,15 +308,26 @@ impl Platform {
             warn!(error = %e, "could not record READY");
         }
         let serving = format!("serving revision {revision}");
-        self.publish(DeployEvent {
-            url,
-            ..event(&app.id, revision, Stage::Ready, &serving)
-        })
+        self.publish_as(
+            DeployEvent {
+                url,
+                ..event(&app.id, revision, Stage::Ready, &serving)
+            },
+            shared,
+        )
         .await;
         self.metrics.deploy_finished(true);
     }
 
-    async fn fail(&self, app_id: &str, revision: u32, reason: &str, tail: String, record: bool) {
+    async fn fail(
+        &self,
+        app_id: &str,
+        revision: u32,
+        reason: &str,
+        tail: String,
+        record: bool,
+        shared: bool,
+    ) {
         if record
             && let Err(e) = self
                 .store
@@ -312,10 +336,13 @@ impl Platform {
         {
             warn!(error = %e, "could not record FAILED");
         }
-        self.publish(DeployEvent {
-            output_tail: tail,
-            ..event(app_id, revision, Stage::Failed, reason)
-        })
+        self.publish_as(
+            DeployEvent {
+                output_tail: tail,
+                ..event(app_id, revision, Stage::Failed, reason)
+            },
+            shared,
+        )
         .await;
         self.metrics.deploy_finished(false);
     }

@@ -16,7 +16,10 @@ use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Platform, deploys::Reason};
+use super::{
+    Platform,
+    deploys::{CLAIM_FOR, Reason},
+};
 use crate::model::{App, Stage};
 
 /// When each crashed app may be restarted next. Kept here rather than in a
@@ -142,15 +145,14 @@ impl Platform {
 
 impl Platform {
     /// True when no live replica claims the deploy of the app's desired
-    /// revision (this one runs none: the caller checked).
+    /// revision (this one runs none: the caller checked). A revision stored
+    /// moments ago may not be claimed yet: it gets a claim's lifetime. (Its
+    /// own claims count here too: one is written before the deploy's lock.)
     async fn is_abandoned(&self, app: &App, now: OffsetDateTime) -> bool {
+        let unclaimed_too_long = now - app.updated_at > CLAIM_FOR;
         match self.store.deploy_claim(&app.id).await {
-            Ok(Some(claim)) => {
-                claim.revision != app.revision
-                    || claim.owner == self.replica
-                    || claim.deadline <= now
-            }
-            Ok(None) => true,
+            Ok(Some(claim)) if claim.revision == app.revision => claim.deadline <= now,
+            Ok(_) => unclaimed_too_long,
             Err(e) => {
                 warn!(app_id = %app.id, error = %e, "reconcile: cannot read the deploy claim");
                 false
