@@ -460,18 +460,30 @@ async fn a_crash_looping_app_is_restarted_with_backoff() {
     // Crashes at every start from now on.
     smuggle(&data, CRASH);
     let _platform = Platform::start_in(&data, &addr, &[]);
-    let watched = Duration::from_secs(9);
-    tokio::time::sleep(watched).await;
-    let out = ada.run(&["logs", "flappy", "--tail", "2000"]);
-    let starts = text(&out.stdout).matches("ZeroDivisionError").count();
-    eprintln!("{starts} starts in {watched:?}");
-    // Backoff 1s, 2s, 4s… from the first attempt: about four in nine seconds.
-    // A tight loop would have made dozens.
+    // Wait for the third crash, then look at how long three took: with a
+    // backoff of 1 s then 2 s between attempts, at least 3 s; a tight loop
+    // would have crashed three times in well under one.
+    let started = Instant::now();
+    let crashes = || {
+        let out = ada.run(&["logs", "flappy", "--tail", "2000"]);
+        text(&out.stdout).matches("ZeroDivisionError").count()
+    };
+    let mut seen = crashes();
+    while seen < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {seen} crashes in a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        seen = crashes();
+    }
+    let took = started.elapsed();
+    eprintln!("{seen} crashes in {took:?}");
     assert!(
-        (2..=6).contains(&starts),
-        "{starts} starts in {watched:?}:\n{}",
-        text(&out.stdout)
+        took >= Duration::from_millis(2500),
+        "{seen} crashes in {took:?}: no backoff between attempts"
     );
+    assert!(seen <= 4, "{seen} crashes by the time the third was seen");
     assert_ne!(get(&url).await.status(), 200, "it never came up");
 }
 
