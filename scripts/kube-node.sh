@@ -5,6 +5,12 @@
 #
 #   scripts/kube-node.sh build      build kubelet, containerd (+ ctr, shim) and traefik (cached,
 #                                   each rebuilt only when its version stamp changes)
+#   scripts/kube-node.sh start      needs scripts/kube-testenv.sh start first: containerd + kubelet
+#                                   as node gofast-node-0 in network namespace gofast-node (no
+#                                   route out, pods without DNS), the pause and runner images
+#                                   imported; waits until the Node is Ready
+#   scripts/kube-node.sh smoke      a hardened pod with the runner image runs; its log comes back
+#   scripts/kube-node.sh stop       kill it all, remove the namespace, the temp dir and the Node
 #   scripts/kube-node.sh versions   print the versions that `build` builds
 #
 # Environment:
@@ -110,9 +116,286 @@ cmd_build() {
     done
 }
 
-case "${1:-}" in
-    build) mkdir -p "$CACHE"; exec 8>"$CACHE/node-build.lock"; flock 8; cmd_build; log "binaries in $BIN";;
-    versions) echo "kubelet $KUBE_VERSION"; echo "containerd $CONTAINERD_VERSION"
-        echo "traefik $(mod_version github.com/traefik/traefik/v3 "$TESTENV/traefik") (CRDs: $TRAEFIK_VERSION)";;
-    *) echo "usage: $0 build|versions" >&2; exit 2;;
-esac
+# ---------------------------------------------------------------------------------------------
+# start / stop: containerd + kubelet as a real node in a network namespace of its own
+
+NODE_STATE="$CACHE/node-state"
+# not NODE_NAME: sourcing kube-testenv's state file sets that (to the kwok node)
+REAL_NODE="gofast-node-0"
+NETNS="gofast-node"
+POD_SUBNET="10.88.0.0/16" # only inside the node's network namespace; no route leaves it
+PAUSE_IMAGE="gofast.dev/pause:testenv"
+RUNNER_IMAGE_TAR="$ROOT/.cache/runner-image/runner.oci.tar"
+TIMEOUT="${GOFAST_KUBE_TIMEOUT:-180}"
+
+node_save() { local kv; for kv in "$@"; do printf '%s\n' "$kv" >>"$NODE_STATE"; done; }
+
+node_bg() { # name cmd... ; detached in its own session, log in $NODE_DIR/logs, pid in the state
+    local name="$1"; shift
+    setsid "$@" >"$NODE_DIR/logs/$name.log" 2>&1 </dev/null 8>&- &
+    node_save "PID_${name//-/_}=$!"
+}
+
+# only the network namespace: the mounts stay shared between the kubelet, containerd and runc
+NSENTER=(nsenter --net="/run/netns/$NETNS")
+
+wait_for() { # what cmd... ; polls cmd until it succeeds
+    local what="$1"; shift
+    local deadline=$((SECONDS + TIMEOUT))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || { log "timed out waiting for $what"; return 1; }
+        sleep 0.5
+    done
+}
+
+api() { # method path [curl args...] ; the test apiserver as the admin client certificate
+    local m="$1" p="$2"; shift 2
+    curl -fsS --max-time 10 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+        -X "$m" "https://127.0.0.1:$APISERVER_PORT$p" "$@"
+}
+
+node_ready() {
+    api GET "/api/v1/nodes/$REAL_NODE" | jq -e '.status.conditions[] | select(.type=="Ready") | .status=="True"' | grep -q true
+}
+
+build_pause_image() { # -> $NODE_DIR/pause.oci.tar
+    local d="$NODE_DIR/pause"
+    mkdir -p "$d/rootfs"
+    (cd "$TESTENV" && CGO_ENABLED=0 GOFLAGS="$GO_BUILD_FLAGS" go build -trimpath -ldflags="-s -w" -o "$d/rootfs/pause" ./cmd/pause)
+    tar --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$d/rootfs" -cf "$d/layer.tar" pause
+    python3 "$TESTENV/runner-image/oci_layout.py" --rootfs-tar "$d/layer.tar" --name "$PAUSE_IMAGE" \
+        --user 65535:65535 --cmd '["/pause"]' --out "$NODE_DIR/pause.oci.tar" >/dev/null
+}
+
+write_node_configs() {
+    mkdir -p "$NODE_DIR/cni" "$NODE_DIR/pki"
+    cat >"$NODE_DIR/containerd.toml" <<TOML
+version = 3
+root = "$NODE_DIR/containerd/root"
+state = "$NODE_DIR/containerd/state"
+[grpc]
+  address = "$NODE_DIR/containerd.sock"
+[ttrpc]
+  address = "$NODE_DIR/containerd.sock.ttrpc"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "$PAUSE_IMAGE"
+[plugins.'io.containerd.cri.v1.runtime']
+  # the kubelet asks -998 for sandboxes and -997 for Guaranteed pods; here a process cannot lower
+  # its oom_score_adj below its own (0), and runc fails with "can't get final child's PID from
+  # pipe: EOF" (nsexec: "failed to update /proc/self/oom_score_adj: Permission denied")
+  restrict_oom_score_adj = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+      BinaryName = "$(command -v runc)"
+      SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$NODE_DIR/cni"
+TOML
+    # a bridge inside the node's namespace; no default route (the pods reach the node and each
+    # other, nothing else) and no masquerading
+    cat >"$NODE_DIR/cni/10-gofast.conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "gofast-node", "plugins": [
+  {"type": "bridge", "bridge": "gofast0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]], "routes": []}},
+  {"type": "loopback"}]}
+JSON
+    # the kubelet's serving certificate, from the test CA
+    (
+        cd "$NODE_DIR/pki" || exit 1
+        openssl req -newkey rsa:2048 -nodes -keyout kubelet.key -out kubelet.csr -subj "/CN=$REAL_NODE"
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:$REAL_NODE" "extendedKeyUsage=serverAuth" >kubelet.ext
+        openssl x509 -req -in kubelet.csr -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+            -out kubelet.crt -days 365 -extfile kubelet.ext
+    ) >"$NODE_DIR/logs/pki.log" 2>&1
+    # the admin credentials (system:masters): enough for a test node
+    cp "$TESTENV_DIR/admin.kubeconfig" "$NODE_DIR/kubelet.kubeconfig"
+    cat >"$NODE_DIR/kubelet.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# this machine's cgroups are v1; kubelets from 1.35 on refuse v1 unless told
+failCgroupV1: false
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$NODE_DIR/containerd.sock
+address: 127.0.0.1
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzPort: 0
+tlsCertFile: $NODE_DIR/pki/kubelet.crt
+tlsPrivateKeyFile: $NODE_DIR/pki/kubelet.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: AlwaysAllow}
+# no DNS for pods: no cluster DNS and an empty resolv.conf
+resolvConf: ""
+failSwapOn: false
+# other tests share this control plane and expect kwok's node: nothing lands here unless it asks
+registerWithTaints:
+- {key: gofast.dev/real-node, value: "true", effect: NoSchedule}
+podLogsDir: $NODE_DIR/pod-logs
+# the shared disk is often > 90 % full; the node must not evict for that
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+YAML
+}
+
+load_control_plane() {
+    [[ -f "$CACHE/state" ]] || die "the test control plane is not running: scripts/kube-testenv.sh start"
+    # shellcheck disable=SC1091
+    source "$CACHE/state"
+    [[ "${READY:-0}" == 1 ]] || die "the test control plane is not ready: scripts/kube-testenv.sh start"
+    PKI="$TESTENV_DIR/pki"
+}
+
+cmd_node_start() {
+    [[ "$(id -u)" == 0 ]] || die "run as root (network namespace, containerd, kubelet)"
+    load_control_plane
+    [[ ! -f "$NODE_STATE" ]] || die "a node is already started (or left over): scripts/kube-node.sh stop"
+    local c
+    for c in runc socat nsenter ip jq openssl curl; do
+        command -v "$c" >/dev/null || die "$c is missing (apt-get install -y runc socat)"
+    done
+    [[ -x /usr/lib/cni/bridge ]] || die "the CNI plugins are missing: apt-get install -y containernetworking-plugins"
+    ! ip netns list | grep -qw "$NETNS" || die "network namespace $NETNS exists (left over?): ip netns del $NETNS"
+    # a kubelet adopts an existing Node of its name: never kwok's (its pods would be ours)
+    if api GET "/api/v1/nodes/$REAL_NODE" 2>/dev/null | jq -e '.metadata.annotations["kwok.x-k8s.io/node"]' >/dev/null; then
+        die "Node $REAL_NODE is kwok's; refusing to start a kubelet with that name"
+    fi
+    GOFAST_NODE_BUILD="kubelet containerd" cmd_build
+    local started=$SECONDS
+    NODE_DIR="$(mktemp -d /tmp/gofast-node-XXXXXX)"
+    mkdir -p "$NODE_DIR/logs"
+    node_save "NODE_DIR=$NODE_DIR" "NETNS=$NETNS"
+    trap 'log "start failed; logs in $NODE_DIR/logs (scripts/kube-node.sh stop cleans up)"; tail -n 20 "$NODE_DIR"/logs/*.log >&2' ERR
+    KUBELET_PORT="$("$BIN/testenvctl" freeport 1)"
+    node_save "KUBELET_PORT=$KUBELET_PORT"
+
+    # the namespace: only lo (up); the pods' bridge appears with the first pod
+    ip netns add "$NETNS"
+    ip -n "$NETNS" link set lo up
+    # the apiserver and the kubelet reach each other on their own 127.0.0.1 through unix
+    # sockets, so the namespace needs no link and no route to the host
+    node_bg bridge-api-host socat "UNIX-LISTEN:$NODE_DIR/api.sock,fork" "TCP:127.0.0.1:$APISERVER_PORT"
+    node_bg bridge-api-node "${NSENTER[@]}" socat "TCP-LISTEN:$APISERVER_PORT,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$NODE_DIR/api.sock"
+    node_bg bridge-kubelet-node "${NSENTER[@]}" socat "UNIX-LISTEN:$NODE_DIR/kubelet.sock,fork" "TCP:127.0.0.1:$KUBELET_PORT"
+    node_bg bridge-kubelet-host socat "TCP-LISTEN:$KUBELET_PORT,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$NODE_DIR/kubelet.sock"
+
+    write_node_configs
+    node_bg containerd "${NSENTER[@]}" env PATH="$BIN:$PATH" "$BIN/containerd" --config "$NODE_DIR/containerd.toml"
+    local ctr=("$BIN/ctr" -a "$NODE_DIR/containerd.sock" -n k8s.io)
+    wait_for containerd "${ctr[@]}" version
+    build_pause_image
+    "${ctr[@]}" images import "$NODE_DIR/pause.oci.tar" >"$NODE_DIR/logs/import.log"
+    if [[ -f "$RUNNER_IMAGE_TAR" ]]; then
+        "${ctr[@]}" images import "$RUNNER_IMAGE_TAR" >>"$NODE_DIR/logs/import.log"
+    else
+        log "no runner image yet ($RUNNER_IMAGE_TAR): scripts/runner-image.sh build, then stop and start the node"
+    fi
+
+    node_bg kubelet "${NSENTER[@]}" "$BIN/kubelet" --config="$NODE_DIR/kubelet.yaml" \
+        --kubeconfig="$NODE_DIR/kubelet.kubeconfig" --hostname-override="$REAL_NODE" --node-ip=127.0.0.1 \
+        --root-dir="$NODE_DIR/kubelet" --cert-dir="$NODE_DIR/pki" --v=1
+    wait_for "node $REAL_NODE registered" api GET "/api/v1/nodes/$REAL_NODE"
+    # the kubelet refuses a loopback node IP ("failed to validate nodeIP: nodeIP can't be loopback
+    # address") and then sets no address at all; it leaves one set here alone. The apiserver
+    # reaches the kubelet (logs, exec) at 127.0.0.1:$KUBELET_PORT through the socket bridge.
+    api PATCH "/api/v1/nodes/$REAL_NODE/status" -H 'Content-Type: application/merge-patch+json' \
+        -d "{\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"},{\"type\":\"Hostname\",\"address\":\"$REAL_NODE\"}]}}" >/dev/null
+    wait_for "node $REAL_NODE Ready" node_ready
+    trap - ERR
+    node_save "READY=1"
+    log "node $REAL_NODE Ready in $((SECONDS - started))s (kubelet on 127.0.0.1:$KUBELET_PORT, network namespace $NETNS, dir $NODE_DIR)"
+}
+
+cmd_node_smoke() { # a hardened pod with the runner image runs on the node; its log comes back
+    load_control_plane
+    [[ -f "$NODE_STATE" ]] || die "no node: scripts/kube-node.sh start"
+    local name="gofast-node-smoke-$RANDOM" img pod
+    img="$("$ROOT/scripts/runner-image.sh" name)"
+    pod="$(jq -n --arg n "$name" --arg node "$REAL_NODE" --arg img "$img" '{
+      apiVersion: "v1", kind: "Pod", metadata: {name: $n},
+      spec: {nodeName: $node, restartPolicy: "Never", automountServiceAccountToken: false,
+        tolerations: [{key: "gofast.dev/real-node", operator: "Exists", effect: "NoSchedule"}],
+        securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001},
+        containers: [{name: "app", image: $img, imagePullPolicy: "Never",
+          command: ["python", "-I", "-c", "import os, sys, fastapi; print(\"smoke ok\", os.getuid(), sys.version.split()[0], fastapi.__version__, repr(open(\"/etc/resolv.conf\").read()))"],
+          securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: ["ALL"]}},
+          resources: {limits: {memory: "128Mi", cpu: "500m"}}}]}}')"
+    api POST /api/v1/namespaces/default/pods -H 'Content-Type: application/json' -d "$pod" >/dev/null
+    local phase="" deadline=$((SECONDS + TIMEOUT)) started=$SECONDS
+    while ((SECONDS < deadline)); do
+        phase="$(api GET "/api/v1/namespaces/default/pods/$name" | jq -r .status.phase)"
+        [[ "$phase" == Succeeded || "$phase" == Failed ]] && break
+        sleep 0.5
+    done
+    local out
+    out="$(api GET "/api/v1/namespaces/default/pods/$name/log" || true)"
+    [[ "$phase" == Succeeded ]] || api GET "/api/v1/namespaces/default/pods/$name" | jq .status >&2 || true
+    api DELETE "/api/v1/namespaces/default/pods/$name" >/dev/null || true
+    log "pod $name: phase $phase after $((SECONDS - started))s, log: $out"
+    [[ "$phase" == Succeeded && "$out" == "smoke ok 10001 "* ]] || die "the smoke pod did not run as expected"
+    log "smoke ok: a hardened pod with the runner image ran on $REAL_NODE; its log came back through the apiserver"
+}
+
+cmd_node_stop() {
+    [[ -f "$NODE_STATE" ]] || { log "no node"; return 0; }
+    # shellcheck disable=SC1090
+    source "$NODE_STATE"
+    local pid v
+    # the kubelet first, then the containers (their shims outlive containerd), then containerd
+    pid="${PID_kubelet:-}"; [[ -z "$pid" ]] || kill -TERM "$pid" 2>/dev/null || true
+    if [[ -S "$NODE_DIR/containerd.sock" ]]; then
+        local ctr=("$BIN/ctr" -a "$NODE_DIR/containerd.sock" -n k8s.io) t
+        for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
+        sleep 1
+        for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
+        for t in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers delete "$t" >/dev/null 2>&1 || true; done
+    fi
+    for v in PID_containerd PID_bridge_api_host PID_bridge_api_node PID_bridge_kubelet_node PID_bridge_kubelet_host; do
+        pid="${!v:-}"; [[ -z "$pid" ]] || kill -TERM "$pid" 2>/dev/null || true
+    done
+    # shims of this node's containerd (their command line names its socket under $NODE_DIR)
+    local p
+    for p in /proc/[0-9]*; do
+        if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "containerd-shim-runc-v2 .*$NODE_DIR"; then
+            kill -KILL "${p#/proc/}" 2>/dev/null || true
+        fi
+    done
+    sleep 1
+    if [[ -n "${NODE_DIR:-}" && "$NODE_DIR" == /tmp/gofast-node-* ]]; then
+        awk -v d="$NODE_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+        rm -rf "$NODE_DIR"
+    fi
+    ip netns del "${NETNS:-gofast-node}" 2>/dev/null || true
+    if [[ -f "$CACHE/state" ]]; then # the Node object the kubelet registered
+        # shellcheck disable=SC1091
+        source "$CACHE/state"; PKI="$TESTENV_DIR/pki"
+        if ! api GET "/api/v1/nodes/$REAL_NODE" 2>/dev/null | jq -e '.metadata.annotations["kwok.x-k8s.io/node"]' >/dev/null; then
+            api DELETE "/api/v1/nodes/$REAL_NODE" >/dev/null 2>&1 || true
+        fi
+    fi
+    rm -f "$NODE_STATE"
+    log "node stopped"
+}
+
+# in a function, and exit on the same line: bash reads a script as it runs, so a long build must
+# not pick up an edit of this file made meanwhile
+main() {
+    case "${1:-}" in
+        build) mkdir -p "$CACHE"; exec 8>"$CACHE/node-build.lock"; flock 8; cmd_build; log "binaries in $BIN";;
+        start) mkdir -p "$CACHE"; exec 8>"$CACHE/node.lock"; flock 8; cmd_node_start;;
+        smoke) cmd_node_smoke;;
+        stop) cmd_node_stop;;
+        versions) echo "kubelet $KUBE_VERSION"; echo "containerd $CONTAINERD_VERSION"
+            echo "traefik $(mod_version github.com/traefik/traefik/v3 "$TESTENV/traefik") (CRDs: $TRAEFIK_VERSION)";;
+        *) echo "usage: $0 build|start|smoke|stop|versions" >&2; exit 2;;
+    esac
+}
+
+main "$@"; exit $?
