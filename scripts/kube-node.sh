@@ -10,6 +10,9 @@
 #                                   route out, pods without DNS), the pause and runner images
 #                                   imported; waits until the Node is Ready
 #   scripts/kube-node.sh smoke      a hardened pod with the runner image runs; its log comes back
+#   scripts/kube-node.sh traefik    start Traefik in the node's namespace (kubernetescrd provider,
+#                                   API, ping and Prometheus metrics), bridged to host 127.0.0.1
+#   scripts/kube-node.sh route-smoke  a runner pod with a FastAPI app answers through Traefik
 #   scripts/kube-node.sh stop       kill it all, remove the namespace, the temp dir and the Node
 #   scripts/kube-node.sh versions   print the versions that `build` builds
 #
@@ -154,6 +157,7 @@ api() { # method path [curl args...] ; the test apiserver as the admin client ce
         -X "$m" "https://127.0.0.1:$APISERVER_PORT$p" "$@"
 }
 
+# shellcheck disable=SC2317 # called through wait_for
 node_ready() {
     api GET "/api/v1/nodes/$REAL_NODE" | jq -e '.status.conditions[] | select(.type=="Ready") | .status=="True"' | grep -q true
 }
@@ -343,6 +347,106 @@ cmd_node_smoke() { # a hardened pod with the runner image runs on the node; its 
     log "smoke ok: a hardened pod with the runner image ran on $REAL_NODE; its log came back through the apiserver"
 }
 
+cmd_node_traefik() { # Traefik in the node's namespace (it reaches the pods), web entrypoint bridged to the host
+    load_control_plane
+    [[ -f "$NODE_STATE" ]] || die "no node: scripts/kube-node.sh start"
+    # shellcheck disable=SC1090
+    source "$NODE_STATE"
+    [[ -z "${PID_traefik:-}" ]] || die "Traefik is already started (pid $PID_traefik)"
+    GOFAST_NODE_BUILD=traefik cmd_build
+    local ports
+    mapfile -t ports < <("$BIN/testenvctl" freeport 2)
+    TRAEFIK_WEB_PORT=${ports[0]} TRAEFIK_API_PORT=${ports[1]}
+    node_save "TRAEFIK_WEB_PORT=$TRAEFIK_WEB_PORT" "TRAEFIK_API_PORT=$TRAEFIK_API_PORT"
+    # the admin token; Traefik reads IngressRoutes/Middlewares/Services/EndpointSlices with it
+    node_bg traefik "${NSENTER[@]}" "$BIN/traefik" \
+        --global.checkNewVersion=false --global.sendAnonymousUsage=false \
+        --entryPoints.web.address="127.0.0.1:$TRAEFIK_WEB_PORT" \
+        --entryPoints.traefik.address="127.0.0.1:$TRAEFIK_API_PORT" \
+        --api=true --api.insecure=true --ping=true --metrics.prometheus=true \
+        --providers.kubernetescrd=true \
+        --providers.kubernetescrd.endpoint="https://127.0.0.1:$APISERVER_PORT" \
+        --providers.kubernetescrd.token="$(cat "$TESTENV_DIR/token")" \
+        --providers.kubernetescrd.certAuthFilePath="$PKI/ca.crt" \
+        --log.level=INFO
+    local p
+    for p in web api; do
+        local port_var="TRAEFIK_${p^^}_PORT"
+        node_bg "bridge-traefik-$p-node" "${NSENTER[@]}" socat "UNIX-LISTEN:$NODE_DIR/traefik-$p.sock,fork" "TCP:127.0.0.1:${!port_var}"
+        node_bg "bridge-traefik-$p-host" socat "TCP-LISTEN:${!port_var},bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$NODE_DIR/traefik-$p.sock"
+    done
+    wait_for "Traefik's ping" curl -fsS --max-time 2 "http://127.0.0.1:$TRAEFIK_API_PORT/ping"
+    log "Traefik $("$BIN/traefik" version | awk '/^Version/{print $2}') up: web http://127.0.0.1:$TRAEFIK_WEB_PORT, API/metrics http://127.0.0.1:$TRAEFIK_API_PORT (in namespace $NETNS)"
+}
+
+cmd_node_route_smoke() { # a runner pod with a FastAPI app answers through Traefik under its prefix
+    load_control_plane
+    # shellcheck disable=SC1090
+    source "$NODE_STATE"
+    [[ -n "${TRAEFIK_WEB_PORT:-}" ]] || die "Traefik is not started: scripts/kube-node.sh traefik"
+    local ns="gofast-node-route-$RANDOM" prefix="/user/u1/app/a1" img
+    img="$("$ROOT/scripts/runner-image.sh" name)"
+    local app='from fastapi import FastAPI
+app = FastAPI()
+@app.get("/")
+def root():
+    return {"hello": "from the real node"}
+'
+    local objs
+    objs="$(jq -n --arg ns "$ns" --arg node "$REAL_NODE" --arg img "$img" --arg app "$app" --arg prefix "$prefix" '[
+      {apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}},
+      {apiVersion: "v1", kind: "ConfigMap", metadata: {name: "app", namespace: $ns}, data: {"main.py": $app}},
+      {apiVersion: "v1", kind: "Pod", metadata: {name: "app", namespace: $ns, labels: {app: "a1"}},
+       spec: {nodeName: $node, automountServiceAccountToken: false,
+         tolerations: [{key: "gofast.dev/real-node", operator: "Exists", effect: "NoSchedule"}],
+         securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001},
+         volumes: [{name: "app", configMap: {name: "app"}}, {name: "tmp", emptyDir: {medium: "Memory", sizeLimit: "16Mi"}}],
+         containers: [{name: "app", image: $img, imagePullPolicy: "Never",
+           env: [{name: "GOFAST_ROOT_PATH", value: $prefix}],
+           ports: [{containerPort: 8000}],
+           readinessProbe: {httpGet: {path: "/health", port: 8000}, periodSeconds: 1},
+           volumeMounts: [{name: "app", mountPath: "/app", readOnly: true}, {name: "tmp", mountPath: "/tmp"}],
+           securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: ["ALL"]}},
+           resources: {limits: {memory: "256Mi", cpu: "500m"}}}]}},
+      {apiVersion: "v1", kind: "Service", metadata: {name: "app", namespace: $ns},
+       spec: {selector: {app: "a1"}, ports: [{name: "http", port: 80, targetPort: 8000}]}},
+      {apiVersion: "traefik.io/v1alpha1", kind: "Middleware", metadata: {name: "strip", namespace: $ns},
+       spec: {stripPrefix: {prefixes: [$prefix]}}},
+      {apiVersion: "traefik.io/v1alpha1", kind: "IngressRoute", metadata: {name: "app", namespace: $ns},
+       spec: {entryPoints: ["web"], routes: [{kind: "Rule", match: ("PathPrefix(`" + $prefix + "/`)"),
+         middlewares: [{name: "strip"}], services: [{name: "app", port: 80}]}]}}
+    ]')"
+    obj_path() { # object -> its collection path
+        local kind ns
+        kind="$(jq -r .kind <<<"$1")"; ns="$(jq -r '.metadata.namespace // ""' <<<"$1")"
+        case "$kind" in
+            Namespace) echo /api/v1/namespaces;;
+            ConfigMap|Pod|Service) echo "/api/v1/namespaces/$ns/${kind,,}s";;
+            Middleware|IngressRoute) echo "/apis/traefik.io/v1alpha1/namespaces/$ns/${kind,,}s";;
+        esac
+    }
+    local o
+    while read -r o; do
+        api POST "$(obj_path "$o")" -H 'Content-Type: application/json' -d "$o" >/dev/null
+    done < <(jq -c '.[]' <<<"$objs")
+    local started=$SECONDS url="http://127.0.0.1:$TRAEFIK_WEB_PORT$prefix"
+    local rc=0 body="" docs="" openapi=""
+    if wait_for "the app through Traefik" curl -fsS --max-time 2 "$url/"; then
+        body="$(curl -fsS --max-time 5 "$url/")"
+        docs="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url/docs")"
+        openapi="$(curl -fsS --max-time 5 "$url/openapi.json" | jq -c '.servers // "no servers"')"
+        log "through Traefik after $((SECONDS - started))s: GET $prefix/ -> $body; /docs -> $docs; /openapi.json servers -> $openapi"
+        [[ "$body" == *'"from the real node"'* && "$docs" == 200 ]] || rc=1
+    else
+        rc=1
+        api GET "/api/v1/namespaces/$ns/pods/app" | jq -c '.status | {phase, podIP, c: .containerStatuses}' >&2 || true
+        curl -fsS "http://127.0.0.1:$TRAEFIK_API_PORT/api/http/routers" >&2 || true
+    fi
+    api DELETE "/api/v1/namespaces/$ns" >/dev/null || true
+    ((rc == 0)) || die "the app did not answer through Traefik as expected"
+    log "route smoke ok"
+}
+
 cmd_node_stop() {
     [[ -f "$NODE_STATE" ]] || { log "no node"; return 0; }
     # shellcheck disable=SC1090
@@ -357,7 +461,8 @@ cmd_node_stop() {
         for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
         for t in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers delete "$t" >/dev/null 2>&1 || true; done
     fi
-    for v in PID_containerd PID_bridge_api_host PID_bridge_api_node PID_bridge_kubelet_node PID_bridge_kubelet_host; do
+    for v in $(compgen -v PID_); do # containerd, Traefik, the socket bridges
+        [[ "$v" != PID_kubelet ]] || continue
         pid="${!v:-}"; [[ -z "$pid" ]] || kill -TERM "$pid" 2>/dev/null || true
     done
     # shims of this node's containerd (their command line names its socket under $NODE_DIR)
@@ -391,10 +496,12 @@ main() {
         build) mkdir -p "$CACHE"; exec 8>"$CACHE/node-build.lock"; flock 8; cmd_build; log "binaries in $BIN";;
         start) mkdir -p "$CACHE"; exec 8>"$CACHE/node.lock"; flock 8; cmd_node_start;;
         smoke) cmd_node_smoke;;
+        traefik) cmd_node_traefik;;
+        route-smoke) cmd_node_route_smoke;;
         stop) cmd_node_stop;;
         versions) echo "kubelet $KUBE_VERSION"; echo "containerd $CONTAINERD_VERSION"
             echo "traefik $(mod_version github.com/traefik/traefik/v3 "$TESTENV/traefik") (CRDs: $TRAEFIK_VERSION)";;
-        *) echo "usage: $0 build|start|smoke|stop|versions" >&2; exit 2;;
+        *) echo "usage: $0 build|start|smoke|traefik|route-smoke|stop|versions" >&2; exit 2;;
     esac
 }
 
