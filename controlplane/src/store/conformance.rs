@@ -905,6 +905,22 @@ pub async fn deploy_claims_are_replaced_and_deleted_with_the_app(b: &dyn Backend
     };
     b.open().await.claim_deploy(&taken).await.unwrap();
     assert_eq!(s.deploy_claim("app1").await.unwrap(), Some(taken.clone()));
+    // A newer revision's claim is never replaced by an older one's renewal.
+    let newer = DeployClaim {
+        revision: 2,
+        owner: "replica-b".into(),
+        deadline: at(6000),
+        ..taken.clone()
+    };
+    s.claim_deploy(&newer).await.unwrap();
+    let stale = DeployClaim {
+        owner: "replica-a".into(),
+        deadline: at(9000),
+        ..taken.clone()
+    };
+    s.claim_deploy(&stale).await.unwrap();
+    assert_eq!(s.deploy_claim("app1").await.unwrap(), Some(newer.clone()));
+    let taken = newer;
     s.delete_app("app1").await.unwrap();
     assert_eq!(s.deploy_claim("app1").await.unwrap(), None);
     // No claim for an app that is gone.

@@ -1097,11 +1097,24 @@ impl Store for MongoStore {
             deadline: dt(claim.deadline),
             schema_version: SCHEMA_VERSION,
         };
-        self.claims
-            .replace_one(doc! { "_id": &d.app_id }, &d)
-            .upsert(true)
+        // Never over a newer revision's claim: a replica still renewing an
+        // older deploy must not hand the newer one to the reconciler.
+        let replaced = self
+            .claims
+            .replace_one(
+                doc! { "_id": &d.app_id, "revision": { "$lte": d.revision } },
+                &d,
+            )
             .await
             .map_err(|e| self.error(e))?;
+        if replaced.matched_count == 0 {
+            match self.claims.insert_one(&d).await {
+                Ok(_) => {}
+                // A newer revision's claim holds the app.
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(self.error(e)),
+            }
+        }
         Ok(())
     }
 

@@ -778,8 +778,15 @@ impl Store for SqliteStore {
         let claim = claim.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT OR REPLACE INTO deploy_claims (app_id, revision, owner, deadline)
-                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?1)",
+                // Never over a newer revision's claim: a replica still
+                // renewing an older deploy must not hand the newer one to the
+                // reconciler.
+                "INSERT INTO deploy_claims (app_id, revision, owner, deadline)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?1)
+                 ON CONFLICT (app_id) DO UPDATE SET
+                   revision = excluded.revision, owner = excluded.owner,
+                   deadline = excluded.deadline
+                 WHERE excluded.revision >= deploy_claims.revision",
                 params![
                     claim.app_id,
                     claim.revision,
