@@ -133,10 +133,11 @@ TIMEOUT="${GOFAST_KUBE_TIMEOUT:-180}"
 
 node_save() { local kv; for kv in "$@"; do printf '%s\n' "$kv" >>"$NODE_STATE"; done; }
 
+# NODEPID_*, not PID_*: stop also sources kube-testenv's state, whose PID_* are the control plane
 node_bg() { # name cmd... ; detached in its own session, log in $NODE_DIR/logs, pid in the state
     local name="$1"; shift
     setsid "$@" >"$NODE_DIR/logs/$name.log" 2>&1 </dev/null 8>&- &
-    node_save "PID_${name//-/_}=$!"
+    node_save "NODEPID_${name//-/_}=$!"
 }
 
 # only the network namespace: the mounts stay shared between the kubelet, containerd and runc
@@ -275,6 +276,7 @@ cmd_node_start() {
     local started=$SECONDS
     NODE_DIR="$(mktemp -d /tmp/gofast-node-XXXXXX)"
     mkdir -p "$NODE_DIR/logs"
+    touch "$NODE_DIR/started" # stop removes the cni-* network namespaces newer than this
     node_save "NODE_DIR=$NODE_DIR" "NETNS=$NETNS"
     trap 'log "start failed; logs in $NODE_DIR/logs (scripts/kube-node.sh stop cleans up)"; tail -n 20 "$NODE_DIR"/logs/*.log >&2' ERR
     KUBELET_PORT="$("$BIN/testenvctl" freeport 1)"
@@ -352,7 +354,7 @@ cmd_node_traefik() { # Traefik in the node's namespace (it reaches the pods), we
     [[ -f "$NODE_STATE" ]] || die "no node: scripts/kube-node.sh start"
     # shellcheck disable=SC1090
     source "$NODE_STATE"
-    [[ -z "${PID_traefik:-}" ]] || die "Traefik is already started (pid $PID_traefik)"
+    [[ -z "${NODEPID_traefik:-}" ]] || die "Traefik is already started (pid $NODEPID_traefik)"
     GOFAST_NODE_BUILD=traefik cmd_build
     local ports
     mapfile -t ports < <("$BIN/testenvctl" freeport 2)
@@ -363,12 +365,12 @@ cmd_node_traefik() { # Traefik in the node's namespace (it reaches the pods), we
         --global.checkNewVersion=false --global.sendAnonymousUsage=false \
         --entryPoints.web.address="127.0.0.1:$TRAEFIK_WEB_PORT" \
         --entryPoints.traefik.address="127.0.0.1:$TRAEFIK_API_PORT" \
-        --api=true --api.insecure=true --ping=true --metrics.prometheus=true \
+        --api=true --api.insecure=true --api.dashboard=false --ping=true --metrics.prometheus=true \
         --providers.kubernetescrd=true \
         --providers.kubernetescrd.endpoint="https://127.0.0.1:$APISERVER_PORT" \
         --providers.kubernetescrd.token="$(cat "$TESTENV_DIR/token")" \
         --providers.kubernetescrd.certAuthFilePath="$PKI/ca.crt" \
-        --log.level=INFO
+        --log.level=INFO --log.filePath="$NODE_DIR/logs/traefik-file.log"
     local p
     for p in web api; do
         local port_var="TRAEFIK_${p^^}_PORT"
@@ -447,13 +449,39 @@ def root():
     log "route smoke ok"
 }
 
+node_kill() { # pid: SIGTERM, only if its command line names this node's temp dir
+    local pid="$1"
+    [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 0
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$NODE_DIR"; then
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+}
+
 cmd_node_stop() {
     [[ -f "$NODE_STATE" ]] || { log "no node"; return 0; }
     # shellcheck disable=SC1090
     source "$NODE_STATE"
-    local pid v
-    # the kubelet first, then the containers (their shims outlive containerd), then containerd
-    pid="${PID_kubelet:-}"; [[ -z "$pid" ]] || kill -TERM "$pid" 2>/dev/null || true
+    local v
+    if [[ -f "$CACHE/state" ]]; then
+        # shellcheck disable=SC1091
+        source "$CACHE/state"; PKI="$TESTENV_DIR/pki"
+        # the node's pods first, while its kubelet still runs: it tears their sandboxes down (CNI
+        # DEL, the pods' network namespaces), and no pod is left Terminating on a Node that is gone
+        local pods
+        pods="$(api GET "/api/v1/pods?fieldSelector=spec.nodeName=$REAL_NODE" 2>/dev/null |
+            jq -r '.items[].metadata | "\(.namespace)/\(.name)"' || true)"
+        for v in $pods; do
+            api DELETE "/api/v1/namespaces/${v%%/*}/pods/${v#*/}?gracePeriodSeconds=0" >/dev/null 2>&1 || true
+        done
+        if [[ -n "$pods" && -S "$NODE_DIR/containerd.sock" ]]; then
+            local n=0
+            while [[ -n "$("$BIN/ctr" -a "$NODE_DIR/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null)" ]] && ((n < 60)); do
+                sleep 0.5; n=$((n + 1))
+            done
+        fi
+    fi
+    # the kubelet, then what is left of the containers (their shims outlive containerd), then containerd
+    node_kill "${NODEPID_kubelet:-}"
     if [[ -S "$NODE_DIR/containerd.sock" ]]; then
         local ctr=("$BIN/ctr" -a "$NODE_DIR/containerd.sock" -n k8s.io) t
         for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
@@ -461,9 +489,9 @@ cmd_node_stop() {
         for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
         for t in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers delete "$t" >/dev/null 2>&1 || true; done
     fi
-    for v in $(compgen -v PID_); do # containerd, Traefik, the socket bridges
-        [[ "$v" != PID_kubelet ]] || continue
-        pid="${!v:-}"; [[ -z "$pid" ]] || kill -TERM "$pid" 2>/dev/null || true
+    for v in $(compgen -v NODEPID_); do # containerd, Traefik, the socket bridges
+        [[ "$v" != NODEPID_kubelet ]] || continue
+        node_kill "${!v:-}"
     done
     # shims of this node's containerd (their command line names its socket under $NODE_DIR)
     local p
@@ -473,14 +501,20 @@ cmd_node_stop() {
         fi
     done
     sleep 1
+    # pods' network namespaces that this containerd made and did not remove (only it makes cni-*
+    # namespaces on this machine, and only after the node's temp dir existed)
+    if [[ -n "${NODE_DIR:-}" && -f "$NODE_DIR/started" ]]; then
+        find /run/netns -maxdepth 1 -name 'cni-*' -newer "$NODE_DIR/started" -printf '%f\n' 2>/dev/null |
+            while read -r v; do ip netns del "$v" 2>/dev/null || true; done
+    fi
     if [[ -n "${NODE_DIR:-}" && "$NODE_DIR" == /tmp/gofast-node-* ]]; then
         awk -v d="$NODE_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
         rm -rf "$NODE_DIR"
     fi
     ip netns del "${NETNS:-gofast-node}" 2>/dev/null || true
+    # the kubelet's cgroups (cgroupfs driver), deepest first; rmdir only removes empty ones
+    find /sys/fs/cgroup/*/kubepods -depth -type d -exec rmdir {} + 2>/dev/null || true
     if [[ -f "$CACHE/state" ]]; then # the Node object the kubelet registered
-        # shellcheck disable=SC1091
-        source "$CACHE/state"; PKI="$TESTENV_DIR/pki"
         if ! api GET "/api/v1/nodes/$REAL_NODE" 2>/dev/null | jq -e '.metadata.annotations["kwok.x-k8s.io/node"]' >/dev/null; then
             api DELETE "/api/v1/nodes/$REAL_NODE" >/dev/null 2>&1 || true
         fi
