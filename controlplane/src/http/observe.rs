@@ -12,6 +12,10 @@ use axum::{
     response::Response,
 };
 
+use std::{collections::HashSet, sync::LazyLock};
+
+use prost::Message;
+
 use crate::service::Platform;
 
 pub async fn record_requests(
@@ -27,9 +31,7 @@ pub async fn record_requests(
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
     let label = match route {
         Some(r) if r.starts_with("/user/") => "gateway".to_string(),
-        // The path of a served gRPC method; an unknown one is answered
-        // UNIMPLEMENTED below and not labelled by its path.
-        Some(_) if grpc => req.uri().path().to_string(),
+        Some(_) if grpc => grpc_method_label(req.uri().path()),
         Some(r) => format!("{} {r}", method_label(req.method())),
         None => "unmatched".to_string(),
     };
@@ -43,18 +45,44 @@ pub async fn record_requests(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(0);
-        let code = tonic::Code::from_i32(n);
-        let label = if code == tonic::Code::Unimplemented {
-            "grpc unknown method".to_string()
-        } else {
-            label
-        };
-        (label, format!("{code:?}"))
+        (label, format!("{:?}", tonic::Code::from_i32(n)))
     } else {
         (label, resp.status().as_u16().to_string())
     };
     platform.metrics.request(&label, &code);
     resp
+}
+
+/// The path of a gRPC method the port serves, or one label for every path
+/// a client invents (they are answered UNIMPLEMENTED, or UNAUTHENTICATED
+/// first when a service checks tokens before dispatch).
+fn grpc_method_label(path: &str) -> String {
+    static KNOWN: LazyLock<HashSet<String>> = LazyLock::new(|| {
+        [
+            gofast_proto::v1::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        ]
+        .iter()
+        .filter_map(|set| prost_types::FileDescriptorSet::decode(*set).ok())
+        .flat_map(|set| set.file)
+        .flat_map(|file| {
+            let package = file.package().to_string();
+            file.service.into_iter().flat_map(move |service| {
+                let prefix = format!("/{package}.{}/", service.name());
+                service
+                    .method
+                    .into_iter()
+                    .map(move |m| format!("{prefix}{}", m.name()))
+            })
+        })
+        .collect()
+    });
+    if KNOWN.contains(path) {
+        path.to_string()
+    } else {
+        "grpc unknown method".to_string()
+    }
 }
 
 /// Standard methods by name; anything else a client invents is `OTHER`.
