@@ -386,7 +386,9 @@ cmd_node_route_smoke() { # a runner pod with a FastAPI app answers through Traef
     # shellcheck disable=SC1090
     source "$NODE_STATE"
     [[ -n "${TRAEFIK_WEB_PORT:-}" ]] || die "Traefik is not started: scripts/kube-node.sh traefik"
-    local ns="gofast-node-route-$RANDOM" prefix="/user/u1/app/a1" img
+    # a prefix of its own: a previous run's route may still exist while its namespace goes away
+    local n=$RANDOM
+    local ns="gofast-node-route-$n" prefix="/user/u$n/app/a1" img
     img="$("$ROOT/scripts/runner-image.sh" name)"
     local app='from fastapi import FastAPI
 app = FastAPI()
@@ -454,6 +456,9 @@ node_kill() { # pid: SIGTERM, only if its command line names this node's temp di
     [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 0
     if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$NODE_DIR"; then
         kill -TERM "$pid" 2>/dev/null || true
+        local n=0
+        while [[ -d "/proc/$pid" ]] && ((n < 50)); do sleep 0.1; n=$((n + 1)); done
+        if [[ -d "/proc/$pid" ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
     fi
 }
 
