@@ -30,7 +30,7 @@ fi
 
 # Everything the build reads, hashed: unchanged inputs, no rebuild.
 stamp=$(
-  { find src templates scripts e2e ../proto -type f \( -name '*.ts' -o -name '*.css' -o -name '*.py' -o -name '*.mjs' -o -name '*.proto' \) \
+  { find src templates scripts e2e ../proto ../examples/todo -type f \( -name '*.ts' -o -name '*.css' -o -name '*.py' -o -name '*.mjs' -o -name '*.proto' \) \
       -not -path 'src/gen/*' -not -name '*.test.ts' | LC_ALL=C sort
     echo index.html package-lock.json package.json buf.gen.yaml vite.config.ts tsconfig.json
   } | xargs sha256sum | sha256sum | cut -d' ' -f1

@@ -1,10 +1,11 @@
 // The gallery: each template is real files under templates/ (checked by
-// `gofast check` like any app), bundled as text.
+// `gofast check` like any app), bundled as text. The todo app is the
+// repository's own example, not a copy.
 import type { SourceFile } from './drafts';
 import hello from '../templates/hello/main.py?raw';
 import params from '../templates/params/main.py?raw';
 import models from '../templates/models/main.py?raw';
-import todo from '../templates/todo/main.py?raw';
+import todo from '../../examples/todo/main.py?raw';
 import deps from '../templates/deps/main.py?raw';
 import routerMain from '../templates/router/main.py?raw';
 import routerUsers from '../templates/router/users.py?raw';
