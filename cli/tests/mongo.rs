@@ -19,38 +19,6 @@ use std::{
 use common::*;
 use gofast_proto::v1 as pb;
 
-/// The variable's value; `None` (skip) when unset, a failure under CI.
-fn required_env(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-            assert!(
-                !ci,
-                "{name} is not set under CI: run the tests through scripts/test.sh, which builds \
-                 and starts FerretDB"
-            );
-            eprintln!("skipped: set {name} (scripts/test.sh does) to run");
-            None
-        }
-    }
-}
-
-/// A database of its own on the server at `base` (`mongodb://host:port/`).
-fn fresh_database_uri(base: &str) -> String {
-    let hosts = base
-        .strip_prefix("mongodb://")
-        .expect("a mongodb:// URI")
-        .split(['/', '?'])
-        .next()
-        .unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("mongodb://{hosts}/gft_e2e_{}_{nanos}", std::process::id())
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -148,7 +116,7 @@ async fn deploy_survives_a_control_plane_restart_on_mongodb() {
     let Some(base) = required_env("GOFAST_TEST_MONGODB_URI") else {
         return;
     };
-    let store = fresh_database_uri(&base);
+    let store = fresh_database_uri(&base, "e2e");
     let flags = [
         "--store",
         store.as_str(),

@@ -23,40 +23,6 @@ use pb::DeployStage as S;
 /// Shared by both replicas, so a login on one is good on the other.
 const JWT_SECRET: &str = "replicas-e2e-secret-that-is-long-enough";
 
-/// The variable's value; `None` (skip) when unset, a failure under CI.
-fn required_env(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-            assert!(
-                !ci,
-                "{name} is not set under CI: run the tests through scripts/test.sh"
-            );
-            eprintln!("skipped: set {name} to run");
-            None
-        }
-    }
-}
-
-/// A database of its own on the server at `base` (`mongodb://host:port/`).
-fn fresh_database_uri(base: &str) -> String {
-    let hosts = base
-        .strip_prefix("mongodb://")
-        .expect("a mongodb:// URI")
-        .split(['/', '?'])
-        .next()
-        .unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "mongodb://{hosts}/gft_replicas_{}_{nanos}",
-        std::process::id()
-    )
-}
-
 fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     req.metadata_mut()
@@ -173,7 +139,7 @@ async fn a_deploy_through_one_replica_is_watched_to_ready_through_the_other_on_k
     if required_env("KUBECONFIG").is_none() {
         return;
     }
-    let store = fresh_database_uri(&base);
+    let store = fresh_database_uri(&base, "replicas");
     let namespace = format!("e2e-{}", gofast_controlplane::ids::new_id(6));
     let (_tmp, one, other) = two_replicas(
         &store,
@@ -219,7 +185,7 @@ async fn replicas_on_one_store_agree_on_deploys_crashes_killed_replicas_and_logo
     let Some(base) = required_env("GOFAST_TEST_MONGODB_URI") else {
         return;
     };
-    let store = fresh_database_uri(&base);
+    let store = fresh_database_uri(&base, "replicas");
     let (tmp, mut one, other) = two_replicas(&store, &[]);
     let ada = one.user("ada@example.com");
     let token = ada.saved_token();

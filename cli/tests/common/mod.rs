@@ -264,3 +264,40 @@ pub async fn get_json(url: &str) -> serde_json::Value {
     assert_eq!(resp.status(), 200, "GET {url}");
     resp.json().await.expect("json body")
 }
+
+/// The variable's value; `None` (skip) when unset, a failure under CI,
+/// where scripts/test.sh starts what the variable names.
+pub fn required_env(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+            assert!(
+                !ci,
+                "{name} is not set under CI: run the tests through scripts/test.sh, which starts \
+                 FerretDB and the Kubernetes test control plane"
+            );
+            eprintln!("skipped: set {name} (scripts/test.sh does) to run");
+            None
+        }
+    }
+}
+
+/// A database of its own, named after `label`, on the server at `base`
+/// (`mongodb://host:port/`).
+pub fn fresh_database_uri(base: &str, label: &str) -> String {
+    let hosts = base
+        .strip_prefix("mongodb://")
+        .expect("a mongodb:// URI")
+        .split(['/', '?'])
+        .next()
+        .unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "mongodb://{hosts}/gft_{label}_{}_{nanos}",
+        std::process::id()
+    )
+}
