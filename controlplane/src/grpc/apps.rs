@@ -174,4 +174,37 @@ impl AppService for AppApi {
             lines.map(|line| Ok(pb::StreamLogsResponse { line })),
         )))
     }
+
+    async fn list_revisions(
+        &self,
+        req: Request<pb::ListRevisionsRequest>,
+    ) -> Result<Response<pb::ListRevisionsResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let revisions = self
+            .0
+            .list_revisions(&c, &req.into_inner().app)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListRevisionsResponse {
+            revisions: revisions.iter().map(convert::revision).collect(),
+        }))
+    }
+
+    async fn get_revision(
+        &self,
+        req: Request<pb::GetRevisionRequest>,
+    ) -> Result<Response<pb::GetRevisionResponse>, Status> {
+        let c = caller(&self.0, &req).await.map_err(to_status)?;
+        let r = req.into_inner();
+        let number = (r.revision > 0).then_some(r.revision);
+        let view = self
+            .0
+            .get_revision(&c, &r.app, number)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetRevisionResponse {
+            revision: Some(convert::revision(&view)),
+            files: convert::files_to_proto(&view.revision.files),
+        }))
+    }
 }

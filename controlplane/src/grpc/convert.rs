@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::{
     model::{ApiToken, AppFile, DeployEvent, Stage, User},
-    service::AppView,
+    service::{AppView, RevisionView},
 };
 
 pub fn timestamp(t: OffsetDateTime) -> Option<prost_types::Timestamp> {
@@ -84,6 +84,32 @@ pub fn files(files: Vec<pb::File>) -> Vec<AppFile> {
         .map(|f| AppFile {
             name: f.name,
             content: f.content,
+        })
+        .collect()
+}
+
+/// A revision without its files: their names (sorted) and total size.
+pub fn revision(v: &RevisionView) -> pb::Revision {
+    let r = &v.revision;
+    let mut file_names: Vec<String> = r.files.iter().map(|f| f.name.clone()).collect();
+    file_names.sort();
+    pb::Revision {
+        number: r.number,
+        created_at: timestamp(r.created_at),
+        sha256: r.sha256.clone(),
+        file_names,
+        size_bytes: r.files.iter().map(|f| f.content.len() as u64).sum(),
+        current: v.current,
+        live: v.live,
+    }
+}
+
+pub fn files_to_proto(files: &[AppFile]) -> Vec<pb::File> {
+    files
+        .iter()
+        .map(|f| pb::File {
+            name: f.name.clone(),
+            content: f.content.clone(),
         })
         .collect()
 }

@@ -422,6 +422,68 @@ impl Platform {
     }
 }
 
+/// A stored revision as its app's owner sees it: the code, and what the app
+/// does with it now.
+#[derive(Debug, Clone)]
+pub struct RevisionView {
+    pub revision: crate::model::Revision,
+    /// The app's desired revision (what the latest deploy or rollback asked for).
+    pub current: bool,
+    /// The revision that last became READY: what serves while a newer one fails.
+    pub live: bool,
+}
+
+impl RevisionView {
+    fn of(app: &App, revision: crate::model::Revision) -> Self {
+        RevisionView {
+            current: revision.number == app.revision,
+            live: revision.number == app.live_revision,
+            revision,
+        }
+    }
+}
+
+impl Platform {
+    /// The app's stored revisions, newest first, files included (the edges
+    /// keep what they show).
+    pub async fn list_revisions(
+        &self,
+        caller: &Caller,
+        app_ref: &str,
+    ) -> Result<Vec<RevisionView>> {
+        let app = self.find_app(caller, app_ref).await?;
+        let revisions = self.store.revisions(&app.id).await?;
+        Ok(revisions
+            .into_iter()
+            .map(|r| RevisionView::of(&app, r))
+            .collect())
+    }
+
+    /// One revision of the app with its files; without `number`, the
+    /// current one. A pruned revision is "not found", saying which are kept.
+    pub async fn get_revision(
+        &self,
+        caller: &Caller,
+        app_ref: &str,
+        number: Option<u32>,
+    ) -> Result<RevisionView> {
+        let app = self.find_app(caller, app_ref).await?;
+        let number = number.unwrap_or(app.revision);
+        let found = match number {
+            0 => None,
+            n => self.store.revision(&app.id, n).await?,
+        };
+        let revision = found.ok_or_else(|| {
+            Error::NotFound(format!(
+                "{:?} has no revision {number}: it is at revision {}, and only the last {} are \
+                 kept (list them with `gofast revisions {}`)",
+                app.name, app.revision, self.settings.accounts.keep_revisions, app.name
+            ))
+        })?;
+        Ok(RevisionView::of(&app, revision))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_app_name;

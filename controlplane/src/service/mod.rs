@@ -12,6 +12,7 @@ mod reconcile;
 pub(crate) mod scenarios;
 
 pub use apps::AppView;
+pub use apps::RevisionView;
 pub use auth::{AccountSettings, NOT_LOGGED_IN};
 pub use events::DeployWatch;
 

@@ -789,6 +789,52 @@ pub async fn revisions_are_pruned_but_desired_and_live_are_kept(b: &dyn Backend)
     assert_eq!(s.prune_revisions("app2", 1, &[]).await.unwrap(), 0);
 }
 
+pub async fn revisions_are_listed_newest_first_with_their_files(b: &dyn Backend) {
+    let s = b.open().await;
+    for (id, email) in [("u1", "a@example.com"), ("u2", "b@example.com")] {
+        s.create_user(&user(id, email)).await.unwrap();
+    }
+    s.create_app(&app("app1", "u1", "hello", at(0)), &files("v1"), "sha-1")
+        .await
+        .unwrap();
+    s.create_app(&app("app2", "u2", "hello", at(1)), &files("other"), "sha-o")
+        .await
+        .unwrap();
+    let r2 = s
+        .add_revision("app1", &files("v2"), "sha-2", "u1")
+        .await
+        .unwrap();
+    let r3 = s
+        .add_revision("app1", &files("v3"), "sha-3", "u1")
+        .await
+        .unwrap();
+    let listed = s.revisions("app1").await.unwrap();
+    let numbers: Vec<u32> = listed.iter().map(|r| r.number).collect();
+    assert_eq!(numbers, vec![3, 2, 1]);
+    // Each one is the stored revision, files and all.
+    assert_eq!(listed[0], r3);
+    assert_eq!(listed[1], r2);
+    assert_eq!(listed[2], s.revision("app1", 1).await.unwrap().unwrap());
+    assert_eq!(listed[2].files, files("v1"));
+    // Only this app's.
+    let other = s.revisions("app2").await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].files, files("other"));
+    assert!(s.revisions("nope").await.unwrap().is_empty());
+    // Pruned revisions are no longer listed.
+    s.prune_revisions("app1", 1, &[1]).await.unwrap();
+    let numbers: Vec<u32> = s
+        .revisions("app1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.number)
+        .collect();
+    assert_eq!(numbers, vec![3, 1]);
+    s.delete_app("app1").await.unwrap();
+    assert!(s.revisions("app1").await.unwrap().is_empty());
+}
+
 pub async fn apps_are_counted_per_user(b: &dyn Backend) {
     let s = b.open().await;
     for (id, email) in [("u1", "a@example.com"), ("u2", "b@example.com")] {
@@ -974,6 +1020,7 @@ suite!(
     reopening_loses_nothing,
     sessions_end_on_logout_and_password_change,
     revisions_are_pruned_but_desired_and_live_are_kept,
+    revisions_are_listed_newest_first_with_their_files,
     apps_are_counted_per_user,
     deploy_events_are_kept_in_order_and_trimmed,
     deploy_claims_are_replaced_and_deleted_with_the_app,

@@ -128,6 +128,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every app with a revision, for reconciling runtimes.
     async fn all_apps(&self) -> StoreResult<Vec<App>>;
     async fn revision(&self, app_id: &str, number: u32) -> StoreResult<Option<Revision>>;
+    /// The app's stored revisions (pruned ones are gone), newest first.
+    async fn revisions(&self, app_id: &str) -> StoreResult<Vec<Revision>>;
     /// Records how the latest deploy went; `live_revision` is set when a
     /// revision became READY.
     async fn set_status(

@@ -918,6 +918,19 @@ impl Store for MongoStore {
         Ok(found.map(Revision::from))
     }
 
+    async fn revisions(&self, app_id: &str) -> StoreResult<Vec<Revision>> {
+        let docs: Vec<RevisionDoc> = self
+            .revisions
+            .find(doc! { "app_id": app_id })
+            .sort(doc! { "number": -1 })
+            .await
+            .map_err(|e| self.error(e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(docs.into_iter().map(Revision::from).collect())
+    }
+
     async fn set_status(
         &self,
         app_id: &str,

@@ -590,6 +590,46 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn revisions(&self, app_id: &str) -> StoreResult<Vec<Revision>> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT number, files, sha256, author, created_at FROM revisions
+                     WHERE app_id = ?1 ORDER BY number DESC",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![app_id], |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get(4)?,
+                    ))
+                })
+                .map_err(internal)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(internal)?;
+            rows.into_iter()
+                .map(|(number, files, sha256, author, created_at)| {
+                    Ok(Revision {
+                        app_id: app_id.clone(),
+                        number,
+                        files: serde_json::from_str(&files).map_err(|e| {
+                            StoreError::Internal(format!("revision {number} files: {e}"))
+                        })?,
+                        sha256,
+                        author,
+                        created_at: from_millis(created_at),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn set_status(
         &self,
         app_id: &str,

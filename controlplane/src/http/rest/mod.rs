@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod extract;
 mod openapi;
+mod revisions;
 pub mod types;
 
 use axum::{
@@ -37,6 +38,8 @@ fn endpoints() -> OpenApiRouter<HttpState> {
         .routes(routes!(apps::get_app, apps::update_app, apps::delete_app))
         .routes(routes!(apps::app_status))
         .routes(routes!(apps::record_activity))
+        .routes(routes!(revisions::list_revisions))
+        .routes(routes!(revisions::get_revision))
         .routes(routes!(openapi::document))
 }
 

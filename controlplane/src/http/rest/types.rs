@@ -9,7 +9,11 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::ToSchema;
 
 pub use crate::{error::ErrorCode, model::Stage};
-use crate::{grpc::convert, model, service::AppView};
+use crate::{
+    grpc::convert,
+    model,
+    service::{AppView, RevisionView},
+};
 
 /// An RFC 3339 time, in UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
@@ -90,7 +94,7 @@ pub struct PasswordChanged {
 }
 
 /// One file of an app.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct File {
     /// A file name such as `main.py`; every app needs a `main.py`.
     #[schema(example = "main.py")]
@@ -256,6 +260,70 @@ pub struct AppStatus {
     #[serde(flatten)]
     pub app: App,
     pub events: Vec<DeployEvent>,
+}
+
+/// One stored revision of an app: immutable code, numbered from 1.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revision {
+    #[schema(example = 3)]
+    pub number: u32,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The content hash of the files (independent of their order).
+    pub sha256: String,
+    /// Its files' names, sorted.
+    #[schema(example = json!(["main.py", "routes.py"]))]
+    pub file_names: Vec<String>,
+    /// The files' total size in bytes.
+    pub size_bytes: u64,
+    /// The app's desired revision: what the latest deploy or rollback asked for.
+    pub current: bool,
+    /// The revision that last became `READY`: what serves while a newer one fails.
+    pub live: bool,
+}
+
+impl From<&RevisionView> for Revision {
+    fn from(v: &RevisionView) -> Self {
+        Revision::from(&convert::revision(v))
+    }
+}
+
+impl From<&pb::Revision> for Revision {
+    fn from(r: &pb::Revision) -> Self {
+        Revision {
+            number: r.number,
+            created_at: proto_time(r.created_at.as_ref()),
+            sha256: r.sha256.clone(),
+            file_names: r.file_names.clone(),
+            size_bytes: r.size_bytes,
+            current: r.current,
+            live: r.live,
+        }
+    }
+}
+
+/// A revision and its files: the code that was deployed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionCode {
+    #[serde(flatten)]
+    pub revision: Revision,
+    pub files: Vec<File>,
+}
+
+impl From<&pb::GetRevisionResponse> for RevisionCode {
+    fn from(r: &pb::GetRevisionResponse) -> Self {
+        RevisionCode {
+            revision: Revision::from(r.revision.as_ref().unwrap_or(&pb::Revision::default())),
+            files: r
+                .files
+                .iter()
+                .map(|f| File {
+                    name: f.name.clone(),
+                    content: f.content.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Every error answers this, with the HTTP status that matches the code.
