@@ -78,6 +78,21 @@ pub enum Command {
         #[arg(long)]
         to: Option<u32>,
     },
+    /// List an app's stored revisions, newest first.
+    Revisions { app: String },
+    /// Write a revision's files into a folder (the current revision by default).
+    Pull {
+        app: String,
+        /// The revision to pull [default: the current one].
+        #[arg(long)]
+        revision: Option<u32>,
+        /// The folder to write into (made if missing).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite files that exist with other content.
+        #[arg(long)]
+        force: bool,
+    },
     /// Delete an app; its URL stops answering.
     Delete {
         app: String,

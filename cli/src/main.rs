@@ -16,7 +16,7 @@ use clap::Parser;
 
 use crate::{
     args::{Cli, Command, Output},
-    commands::{account, apps, check, deploy, tokens, up},
+    commands::{account, apps, check, deploy, revisions, tokens, up},
     error::{CliError, Exit, LocalCode},
     output::print_json,
 };
@@ -58,6 +58,13 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Logs { app, follow, tail } => apps::logs(server, out, &app, follow, tail).await,
         Command::Open { app } => apps::open(server, out, &app).await,
         Command::Rollback { app, to } => apps::rollback(server, out, &app, to).await,
+        Command::Revisions { app } => revisions::list(server, out, &app).await,
+        Command::Pull {
+            app,
+            revision,
+            dir,
+            force,
+        } => revisions::pull(server, out, &app, revision, &dir, force).await,
         Command::Token(cmd) => tokens::run(server, out, cmd).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;

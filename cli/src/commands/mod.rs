@@ -5,5 +5,6 @@ pub mod account;
 pub mod apps;
 pub mod check;
 pub mod deploy;
+pub mod revisions;
 pub mod tokens;
 pub mod up;
