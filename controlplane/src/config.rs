@@ -71,6 +71,11 @@ pub struct Config {
     #[arg(long, env = "GOFAST_IDLE_HOURS", default_value_t = 24)]
     pub idle_hours: u64,
 
+    /// Apps without a request for this long stop until their next request
+    /// wakes them (embedded runtime): 15m, 90s, 1h; 0 keeps them running.
+    #[arg(long, env = "GOFAST_SLEEP_AFTER", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub sleep_after: Duration,
+
     /// Seconds between two passes of the reconciler.
     #[arg(long, env = "GOFAST_RECONCILE_SECONDS", default_value_t = 5)]
     pub reconcile_seconds: u64,

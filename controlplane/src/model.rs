@@ -23,7 +23,9 @@ pub struct AppFile {
 }
 
 /// The stage a deploy reached: `VALIDATING`, `STORED`, `APPLYING`,
-/// `STARTING`, `HEALTH_CHECK`, `READY`, or `FAILED` at any point.
+/// `STARTING`, `HEALTH_CHECK`, `READY`, or `FAILED` at any point; and, shown
+/// in place of `READY` only, `SLEEPING`: the app is stopped until its next
+/// request wakes it (no deploy ever reports it, and stores never hold it).
 /// Ordered as declared, so `a < b` means a comes earlier in a deploy. The one
 /// definition: stores, REST (its schema too) and the CLI use these names.
 #[derive(
@@ -53,6 +55,7 @@ pub enum Stage {
     HealthCheck,
     Ready,
     Failed,
+    Sleeping,
 }
 
 impl Stage {
@@ -68,9 +71,9 @@ impl Stage {
         s.parse().ok()
     }
 
-    /// READY and FAILED end a deploy.
+    /// READY and FAILED end a deploy (SLEEPING is a READY app at rest).
     pub fn is_terminal(self) -> bool {
-        matches!(self, Stage::Ready | Stage::Failed)
+        matches!(self, Stage::Ready | Stage::Failed | Stage::Sleeping)
     }
 }
 
@@ -90,6 +93,20 @@ pub struct App {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub last_activity_at: OffsetDateTime,
+    /// Stopped for want of traffic; the next request wakes it. Kept apart
+    /// from `status`, which says how the latest deploy went.
+    pub sleeping: bool,
+}
+
+impl App {
+    /// The status to show: `SLEEPING` for a READY app that sleeps.
+    pub fn shown_status(&self) -> Stage {
+        if self.sleeping && self.status == Stage::Ready {
+            Stage::Sleeping
+        } else {
+            self.status
+        }
+    }
 }
 
 /// An immutable snapshot of an app's files.

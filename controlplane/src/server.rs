@@ -147,6 +147,7 @@ pub async fn run(
             apps_base: origins.apps.clone(),
             reconcile_every: std::time::Duration::from_secs(config.reconcile_seconds.max(1)),
             idle_lifetime: std::time::Duration::from_secs(config.idle_hours * 3600),
+            sleep_after: (!config.sleep_after.is_zero()).then_some(config.sleep_after),
             accounts: config.account_settings(),
             validation: config.validation_policy(),
         },

@@ -25,6 +25,7 @@ pub fn stage(s: Stage) -> pb::DeployStage {
         Stage::HealthCheck => pb::DeployStage::HealthCheck,
         Stage::Ready => pb::DeployStage::Ready,
         Stage::Failed => pb::DeployStage::Failed,
+        Stage::Sleeping => pb::DeployStage::Sleeping,
     }
 }
 

@@ -14,8 +14,13 @@ use axum::{
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use hyperlocal::UnixConnector;
 
+use http_body_util::BodyExt;
+
 use super::{HttpState, app_headers, error_response, error_with_status, tunnel};
-use crate::error::{Error, ErrorCode};
+use crate::{
+    error::{Error, ErrorCode},
+    service::RouteError,
+};
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -58,14 +63,20 @@ pub async fn proxy(
     let Some((user_id, app_id, tail)) = split_path(uri.path()) else {
         return not_deployed();
     };
-    let Some(upstream) = state.platform.upstream(user_id, app_id) else {
-        return not_deployed();
-    };
     if tail.is_empty() {
         // The app's root is `prefix/`; relative links in its pages need the slash.
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
         return Redirect::permanent(&format!("{}/{query}", uri.path())).into_response();
     }
+    // A sleeping app is woken here; the request waits for it.
+    let routed = match state.platform.route(user_id, app_id).await {
+        Ok(routed) => routed,
+        Err(RouteError::NotDeployed) => return not_deployed(),
+        Err(RouteError::WakeFailed { app, reason }) => {
+            return wake_failed(req.headers(), &app, &reason);
+        }
+    };
+    let (upstream, in_flight) = (routed.socket, routed.in_flight);
     let prefix = &uri.path()[..uri.path().len() - tail.len()];
     let path_and_query = match uri.query() {
         Some(q) => format!("{tail}?{q}"),
@@ -120,14 +131,19 @@ pub async fn proxy(
                         let _ = platform.record_activity(&app).await;
                     });
                 };
-                tokio::spawn(tunnel::splice(
-                    on_client,
-                    on_app,
-                    tunnel::IDLE_TIMEOUT,
-                    on_traffic,
-                    permit,
-                ));
+                tokio::spawn(async move {
+                    tunnel::splice(on_client, on_app, tunnel::IDLE_TIMEOUT, on_traffic, permit)
+                        .await;
+                    // An open WebSocket keeps its app awake.
+                    drop(in_flight);
+                });
+                return Response::from_parts(parts, Body::empty());
             }
+            // The request is in flight until its answer's body is sent.
+            let body = body.map_frame(move |frame| {
+                let _ = &in_flight;
+                frame
+            });
             Response::from_parts(parts, Body::new(body))
         }
         Err(e) => {
@@ -144,6 +160,56 @@ pub async fn proxy(
 /// when the app does not answer, where the service's `unavailable` is 503).
 fn unavailable(status: StatusCode, message: &str) -> Response {
     error_with_status(status, ErrorCode::Unavailable, message)
+}
+
+/// 503 for an app that sleeps and did not start: a short page for a
+/// browser, the JSON error shape for everyone else. Both name the app and
+/// where its output is.
+fn wake_failed(headers: &header::HeaderMap, app: &str, reason: &str) -> Response {
+    let message = format!(
+        "the app {app:?} was asleep and could not start again: {reason}. \
+         `gofast logs {app}` (or the editor's Logs panel) shows its output"
+    );
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !wants_html {
+        return unavailable(StatusCode::SERVICE_UNAVAILABLE, &message);
+    }
+    let (app, reason) = (escape(app), escape(reason));
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{app} is not answering</title></head><body>\
+         <h1>{app} could not start</h1><p>It was asleep for want of visitors, and starting it \
+         again failed: {reason}.</p><p>Its output says why: run <code>gofast logs {app}</code>, \
+         or open the Logs panel of the editor.</p></body></html>\n"
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+/// Text for an HTML page: the reason may quote the app's own output.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn not_deployed() -> Response {

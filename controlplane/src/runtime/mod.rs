@@ -66,6 +66,20 @@ pub trait Runtime: Send + Sync + 'static {
     /// Stops the app and forgets it; its URL answers 404 afterwards.
     async fn remove(&self, app_id: &str) -> Result<(), RuntimeError>;
 
+    /// True when apps here can sleep: stop when idle and start again, through
+    /// `deploy`, on their next request (the embedded shape).
+    fn sleeps(&self) -> bool {
+        false
+    }
+
+    /// Stops the app's process but keeps its output for `logs`: the app
+    /// sleeps. Only where `sleeps` is true.
+    async fn stop(&self, _app_id: &str) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Unavailable(
+            "apps do not sleep in this runtime".into(),
+        ))
+    }
+
     /// The app's output: the last `tail` lines, then with `follow` new ones
     /// until the app is removed or the receiver goes away.
     async fn logs(&self, app_id: &str, tail: usize, follow: bool) -> LogStream;

@@ -180,8 +180,10 @@ impl Platform {
         Ok((files, verdict(diagnostics)?))
     }
 
-    fn view(&self, app: App) -> AppView {
+    fn view(&self, mut app: App) -> AppView {
         let url = self.app_url(&app.user_id, &app.id);
+        // Every edge shows SLEEPING where the store says READY and asleep.
+        app.status = app.shown_status();
         AppView { app, url }
     }
 
@@ -215,6 +217,7 @@ impl Platform {
             created_at: now,
             updated_at: now,
             last_activity_at: now,
+            sleeping: false,
         };
         let rev = self
             .store
@@ -285,6 +288,7 @@ impl Platform {
         self.store.delete_app(app_id).await?;
         self.locks.forget(app_id);
         self.events.forget(app_id);
+        self.sleepers.forget(app_id);
         self.runtime
             .remove(app_id)
             .await

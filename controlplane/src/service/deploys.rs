@@ -307,6 +307,13 @@ impl Platform {
         {
             warn!(error = %e, "could not record READY");
         }
+        // It serves now, whether it slept before or not.
+        self.sleepers.awake(&app.id, &app.user_id);
+        if app.sleeping
+            && let Err(e) = self.store.set_sleeping(&app.id, false).await
+        {
+            warn!(error = %e, "could not record the wake");
+        }
         let serving = format!("serving revision {revision}");
         self.publish_as(
             DeployEvent {

@@ -8,6 +8,7 @@ mod events;
 mod locks;
 mod quota;
 mod reconcile;
+mod sleep;
 #[cfg(test)]
 pub(crate) mod scenarios;
 
@@ -15,8 +16,9 @@ pub use apps::AppView;
 pub use apps::RevisionView;
 pub use auth::{AccountSettings, NOT_LOGGED_IN};
 pub use events::DeployWatch;
+pub use sleep::{InFlight, RouteError, Routed};
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     auth::JwtKeys,
@@ -35,6 +37,9 @@ pub struct PlatformSettings {
     pub reconcile_every: Duration,
     /// Apps without traffic for this long are deleted.
     pub idle_lifetime: Duration,
+    /// Apps without a request for this long sleep, where the runtime lets
+    /// them; `None`: they never do.
+    pub sleep_after: Option<Duration>,
     /// Signups, login throttling and quotas.
     pub accounts: AccountSettings,
     /// The operator's policy for the code checker (`--validation`, `--allow-module`).
@@ -51,6 +56,7 @@ pub struct Platform {
     activity: apps::ActivityThrottle,
     checks: apps::CheckSlots,
     backoff: reconcile::Backoff,
+    sleepers: sleep::Sleepers,
     /// Names this replica in the claims of the deploys it runs.
     replica: String,
     settings: PlatformSettings,
@@ -82,6 +88,7 @@ impl Platform {
             activity: Default::default(),
             checks: Default::default(),
             backoff: Default::default(),
+            sleepers: Default::default(),
             replica: format!("cp-{}", crate::ids::new_id(10)),
             settings,
             metrics: Metrics::default(),
@@ -101,12 +108,6 @@ impl Platform {
     /// The metrics in the OpenMetrics text format.
     pub async fn render_metrics(&self) -> String {
         self.metrics.render(self.running_apps().await)
-    }
-
-    /// For the built-in gateway: the Unix socket that this user's app serves
-    /// HTTP on, if it runs here (see `Runtime::upstream`).
-    pub fn upstream(&self, user_id: &str, app_id: &str) -> Option<PathBuf> {
-        self.runtime.upstream(user_id, app_id)
     }
 
     /// `/user/{user_id}/app/{app_id}`: the prefix the gateway strips.

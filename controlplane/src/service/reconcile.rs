@@ -64,7 +64,7 @@ impl Backoff {
 
 /// The revision that should be serving: the desired one, unless its deploy
 /// failed, in which case the last one that was READY.
-fn serving_revision(app: &App) -> u32 {
+pub(super) fn serving_revision(app: &App) -> u32 {
     if app.status == Stage::Failed {
         app.live_revision
     } else {
@@ -130,8 +130,17 @@ impl Platform {
             if revision == 0 {
                 continue;
             }
-            if self.runtime.is_running(&app.id, revision).await {
+            let running = self.runtime.is_running(&app.id, revision).await;
+            if app.sleeping {
+                // It starts on its next request, not here.
+                if !running {
+                    self.sleepers.asleep(&app.id, &app.user_id);
+                }
+                continue;
+            }
+            if running {
                 self.backoff.reset(&app.id);
+                self.sleep_if_idle(&app).await;
                 continue;
             }
             if self.backoff.attempt(&app.id) {

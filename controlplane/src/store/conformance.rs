@@ -134,6 +134,7 @@ fn app(id: &str, user_id: &str, name: &str, created: OffsetDateTime) -> App {
         created_at: created,
         updated_at: created,
         last_activity_at: created,
+        sleeping: false,
     }
 }
 
@@ -551,6 +552,18 @@ pub async fn status_and_activity(b: &dyn Backend) {
         at(5000)
     );
     s.touch_activity("nope", at(100)).await.unwrap();
+
+    // Sleeping is apart from the status, and shown in its place.
+    s.set_status("app1", Stage::Ready, "", Some(1)).await.unwrap();
+    assert!(!s.app_by_id("app1").await.unwrap().unwrap().sleeping);
+    s.set_sleeping("app1", true).await.unwrap();
+    let a = s.app_by_id("app1").await.unwrap().unwrap();
+    assert_eq!((a.status, a.sleeping), (Stage::Ready, true));
+    assert_eq!(a.shown_status(), Stage::Sleeping);
+    assert!(s.all_apps().await.unwrap().iter().any(|a| a.sleeping));
+    s.set_sleeping("app1", false).await.unwrap();
+    assert!(!s.app_by_id("app1").await.unwrap().unwrap().sleeping);
+    s.set_sleeping("nope", true).await.unwrap();
 }
 
 pub async fn delete_app_cascades_to_revisions(b: &dyn Backend) {

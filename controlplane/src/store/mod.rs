@@ -139,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
         message: &str,
         live_revision: Option<u32>,
     ) -> StoreResult<()>;
+    /// Marks the app asleep (stopped until a request wakes it) or awake.
+    async fn set_sleeping(&self, app_id: &str, sleeping: bool) -> StoreResult<()>;
     async fn touch_activity(&self, app_id: &str, at: OffsetDateTime) -> StoreResult<()>;
     /// Deletes the app with its revisions, events and deploy claim.
     async fn delete_app(&self, app_id: &str) -> StoreResult<()>;

@@ -114,6 +114,9 @@ struct AppDoc {
     created_at: DateTime,
     updated_at: DateTime,
     last_activity_at: DateTime,
+    /// Absent in documents written before apps could sleep.
+    #[serde(default)]
+    sleeping: bool,
     #[serde(default)]
     schema_version: i32,
 }
@@ -250,6 +253,7 @@ impl From<AppDoc> for App {
             created_at: from_dt(d.created_at),
             updated_at: from_dt(d.updated_at),
             last_activity_at: from_dt(d.last_activity_at),
+            sleeping: d.sleeping,
         }
     }
 }
@@ -755,6 +759,7 @@ impl Store for MongoStore {
             created_at: dt(app.created_at),
             updated_at: dt(app.updated_at),
             last_activity_at: dt(app.last_activity_at),
+            sleeping: false,
             schema_version: SCHEMA_VERSION,
         };
         if let Err(e) = self.apps.insert_one(d).await {
@@ -944,6 +949,17 @@ impl Store for MongoStore {
         }
         self.apps
             .update_one(doc! { "_id": app_id }, doc! { "$set": set })
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn set_sleeping(&self, app_id: &str, sleeping: bool) -> StoreResult<()> {
+        self.apps
+            .update_one(
+                doc! { "_id": app_id },
+                doc! { "$set": { "sleeping": sleeping } },
+            )
             .await
             .map_err(|e| self.error(e))?;
         Ok(())

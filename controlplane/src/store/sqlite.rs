@@ -94,6 +94,7 @@ CREATE TABLE deploy_claims (
 );
 "#,
     ),
+    M::up("ALTER TABLE apps ADD COLUMN sleeping INTEGER NOT NULL DEFAULT 0;"),
 ];
 
 #[derive(Clone)]
@@ -168,7 +169,7 @@ fn from_millis(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-const APP_COLUMNS: &str = "id, user_id, name, revision, live_revision, status, status_message, created_at, updated_at, last_activity_at";
+const APP_COLUMNS: &str = "id, user_id, name, revision, live_revision, status, status_message, created_at, updated_at, last_activity_at, sleeping";
 
 fn app_from_row(r: &Row<'_>) -> rusqlite::Result<App> {
     let status: String = r.get(5)?;
@@ -183,6 +184,7 @@ fn app_from_row(r: &Row<'_>) -> rusqlite::Result<App> {
         created_at: from_millis(r.get(7)?),
         updated_at: from_millis(r.get(8)?),
         last_activity_at: from_millis(r.get(9)?),
+        sleeping: r.get(10)?,
     })
 }
 
@@ -368,7 +370,7 @@ impl Store for SqliteStore {
             let tx = c.transaction().map_err(internal)?;
             tx.execute(
                 &format!(
-                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, 1, 0, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, 1, 0, ?4, ?5, ?6, ?7, ?8, 0)"
                 ),
                 params![
                     app.id,
@@ -643,6 +645,19 @@ impl Store for SqliteStore {
                 "UPDATE apps SET status = ?2, status_message = ?3,
                  live_revision = COALESCE(?4, live_revision) WHERE id = ?1",
                 params![app_id, stage.as_str(), message, live_revision],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_sleeping(&self, app_id: &str, sleeping: bool) -> StoreResult<()> {
+        let app_id = app_id.to_string();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE apps SET sleeping = ?2 WHERE id = ?1",
+                params![app_id, sleeping],
             )
             .map_err(internal)?;
             Ok(())

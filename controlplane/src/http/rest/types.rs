@@ -407,6 +407,7 @@ mod tests {
                 created_at: now,
                 updated_at: now + time::Duration::milliseconds(250),
                 last_activity_at: now,
+                sleeping: false,
             },
             url: "http://apps/user/u1/app/a1/".into(),
         };

@@ -265,6 +265,22 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
+    fn sleeps(&self) -> bool {
+        true
+    }
+
+    async fn stop(&self, app_id: &str) -> Result<(), RuntimeError> {
+        // The route first: no new request reaches a process that is stopping.
+        if let Ok(mut routes) = self.routes.write() {
+            routes.remove(app_id);
+        }
+        let proc = self.serving.lock().await.remove(app_id);
+        if let Some(proc) = proc {
+            proc.stop(self.settings.stop_grace).await;
+        }
+        Ok(())
+    }
+
     async fn logs(&self, app_id: &str, tail: usize, follow: bool) -> LogStream {
         let log = self.log_of(app_id);
         if !follow {

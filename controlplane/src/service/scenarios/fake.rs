@@ -53,11 +53,17 @@ pub struct Running {
     pub starting: HashSet<(AppId, u32)>,
     /// Every start ever begun, in order.
     pub starts: Vec<(AppId, u32)>,
+    /// Whose each app is, for `upstream`.
+    pub owners: HashMap<AppId, String>,
 }
 
 pub struct FakeRuntime {
     state: watch::Sender<Running>,
     start_timeout: Duration,
+    /// Whatever the code says, starts take this long, then fail if `broken`:
+    /// a machine where starting apps has become slow or impossible.
+    start_delay: std::sync::Mutex<Duration>,
+    broken: std::sync::atomic::AtomicBool,
 }
 
 /// Forgets a start when its future ends, however it ends (dropped too).
@@ -79,7 +85,26 @@ impl FakeRuntime {
         Self {
             state: watch::channel(Running::default()).0,
             start_timeout,
+            start_delay: Default::default(),
+            broken: Default::default(),
         }
+    }
+
+    /// Every start from now on takes `delay` more.
+    pub fn delay_starts(&self, delay: Duration) {
+        *self.start_delay.lock().unwrap() = delay;
+    }
+
+    /// Every start from now on fails (or works again).
+    pub fn break_starts(&self, broken: bool) {
+        self.broken
+            .store(broken, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every app's process dies at once, as when the fork server they came
+    /// from crashes.
+    pub fn crash_all(&self) {
+        self.state.send_modify(|s| s.serving.clear());
     }
 
     pub fn running(&self) -> Running {
@@ -136,9 +161,15 @@ impl Runtime for FakeRuntime {
         self.state.send_modify(|s| {
             s.starting.insert(key.clone());
             s.starts.push(key.clone());
+            s.owners.insert(target.app_id.clone(), target.user_id.clone());
         });
         let _guard = StartGuard { fake: self, key };
         progress.stage(Stage::Starting, "starting the app");
+        let delay = *self.start_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(DeployFailure::new("the app's process could not start"));
+        }
         match plan_of(target) {
             Plan::Starts => {}
             Plan::Waits => std::future::pending().await,
@@ -174,6 +205,22 @@ impl Runtime for FakeRuntime {
     async fn remove(&self, app_id: &str) -> Result<(), RuntimeError> {
         self.crash(app_id);
         Ok(())
+    }
+
+    fn sleeps(&self) -> bool {
+        true
+    }
+
+    async fn stop(&self, app_id: &str) -> Result<(), RuntimeError> {
+        self.crash(app_id);
+        Ok(())
+    }
+
+    /// A made-up socket naming the app and the revision it serves.
+    fn upstream(&self, user_id: &str, app_id: &str) -> Option<std::path::PathBuf> {
+        let s = self.state.borrow();
+        let revision = s.serving.get(app_id)?;
+        (s.owners.get(app_id)? == user_id).then(|| format!("/fake/{app_id}/{revision}").into())
     }
 
     async fn logs(&self, _app_id: &str, _tail: usize, _follow: bool) -> LogStream {

@@ -5,6 +5,7 @@
 //! cli/tests.
 
 mod fake;
+mod sleeping;
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,6 +23,7 @@ use crate::{
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const IDLE_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+const SLEEP_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// One control plane: the platform, its store and what its runtime runs.
 struct World {
@@ -59,6 +61,7 @@ impl World {
                 apps_base: "http://apps.test".into(),
                 reconcile_every: Duration::from_secs(5),
                 idle_lifetime: IDLE_LIFETIME,
+                sleep_after: Some(SLEEP_AFTER),
                 accounts: AccountSettings::default(),
                 validation: Default::default(),
             },
@@ -348,6 +351,7 @@ async fn an_app_idle_past_its_lifetime_is_removed_and_an_active_one_kept() {
         created_at: long_ago,
         updated_at: long_ago,
         last_activity_at: long_ago,
+        sleeping: false,
     };
     let files = [AppFile {
         name: "main.py".into(),
