@@ -95,6 +95,12 @@ pub struct Config {
     #[arg(long, env = "GOFAST_SANDBOX", value_enum, default_value_t = SandboxMode::Auto)]
     pub sandbox: SandboxMode,
 
+    /// How local apps start: forked from a warm fork server that has the
+    /// server stack imported (fork), as a fresh process each (exec), or fork
+    /// where the fork server starts and passes its self-check, else exec (auto).
+    #[arg(long, env = "GOFAST_START", value_enum, default_value_t = StartMode::Auto)]
+    pub start: StartMode,
+
     /// Limit local apps with cgroups when a writable one exists (auto), or with
     /// rlimits only (none).
     #[arg(long, env = "GOFAST_CGROUPS", value_enum, default_value_t = CgroupMode::Auto)]
@@ -246,6 +252,16 @@ pub enum SandboxMode {
     Bwrap,
     /// Plain processes: a scrubbed environment and limits only.
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartMode {
+    /// Fork where the fork server works here, else exec (saying why).
+    Auto,
+    /// Fork, or refuse to start.
+    Fork,
+    /// A fresh interpreter per app (the cold start).
+    Exec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -91,7 +91,15 @@ pub async fn run(
             // Files of a previous run belong to processes that are gone.
             let _ = std::fs::remove_dir_all(&settings.apps_dir);
             let limits = Limits::from_config(&config.app_memory, &config.app_cpu);
-            let isolation = Isolation::detect(config.sandbox, config.cgroups, limits, &env).await?;
+            let isolation = Isolation::detect(
+                config.sandbox,
+                config.cgroups,
+                limits,
+                &env,
+                config.start,
+                &settings.apps_dir,
+            )
+            .await?;
             // Once, at start: what protects apps here, and loudly what does not.
             for line in isolation.report() {
                 say(&line);

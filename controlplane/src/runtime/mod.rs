@@ -118,6 +118,8 @@ pub trait Runtime: Send + Sync + 'static {
 pub struct IsolationReport {
     /// `bwrap`, or `none` when the operator turned the sandbox off.
     pub sandbox: &'static str,
+    /// How apps start: `fork` (from a warm fork server) or `exec`.
+    pub start: &'static str,
     /// The namespaces each app gets of its own.
     pub namespaces: Vec<&'static str>,
     pub network: &'static str,

@@ -6,18 +6,23 @@ use nix::sys::resource::Resource;
 use super::{
     PythonEnv,
     cgroup::{self, Cgroups, Controller},
+    forkserver::ForkServer,
     limits::{Limits, MAX_FILE_SIZE, MAX_OPEN_FILES, MAX_TASKS},
     output::{MAX_KEPT, MAX_LINE},
     sandbox::Sandbox,
     seccomp::Filters,
 };
 use crate::{
-    config::{CgroupMode, SandboxMode},
+    config::{CgroupMode, SandboxMode, StartMode},
     runtime::{CpuShare, Enforced, IsolationReport, OutputCaps, RuntimeError, SeccompReport},
 };
 
 pub struct Isolation {
     pub sandbox: Option<Sandbox>,
+    /// The warm fork server apps start from, when they start forked.
+    pub fork: Option<ForkServer>,
+    /// Why apps start as fresh processes, when they do.
+    pub exec_reason: Option<String>,
     /// Why there is no sandbox, when there is none.
     pub no_sandbox: Option<String>,
     pub cgroups: Cgroups,
@@ -33,6 +38,8 @@ impl Isolation {
         cgroups: CgroupMode,
         limits: Limits,
         env: &PythonEnv,
+        start: StartMode,
+        apps_dir: &std::path::Path,
     ) -> Result<Self, RuntimeError> {
         // Fail closed: apps run unsandboxed only when the operator says so.
         let (sandbox, no_sandbox) = match sandbox {
@@ -49,14 +56,43 @@ impl Isolation {
             ),
             CgroupMode::Auto => Cgroups::setup(&cgroup::own_groups(), &limits),
         };
+        let (fork, exec_reason) = match (start, &sandbox) {
+            (StartMode::Exec, _) => (None, Some("--start exec".to_string())),
+            (StartMode::Fork, None) => {
+                return Err(RuntimeError::Unavailable(
+                    "--start fork needs the sandbox (a forked app enters the same box); \
+                     use --start exec with --sandbox none"
+                        .into(),
+                ));
+            }
+            (StartMode::Auto, None) => (None, Some("no sandbox (--sandbox none)".to_string())),
+            (_, Some(sb)) => match ForkServer::start(sb, apps_dir).await {
+                Ok(f) => (Some(f), None),
+                Err(why) if start == StartMode::Auto => {
+                    (None, Some(format!("no fork server: {why}")))
+                }
+                Err(why) => {
+                    return Err(RuntimeError::Unavailable(format!(
+                        "apps cannot start forked here ({why}); use --start exec or --start auto"
+                    )));
+                }
+            },
+        };
         Ok(Self {
             sandbox,
+            fork,
+            exec_reason,
             no_sandbox,
             cgroups,
             cgroup_notes,
             limits,
             root: nix::unistd::geteuid().is_root(),
         })
+    }
+
+    /// How apps start here: `fork` or `exec`.
+    pub fn start(&self) -> &'static str {
+        if self.fork.is_some() { "fork" } else { "exec" }
     }
 
     pub fn per_app_uid(&self) -> bool {
@@ -130,6 +166,12 @@ impl Isolation {
             self.enforcer(Controller::Cpu),
             self.enforcer(Controller::Pids),
         )];
+        lines.push(match &self.exec_reason {
+            None => "Apps start warm (--start fork): forked from a fork server that has FastAPI \
+                     imported, each child entering the box above before it runs the app's code."
+                .into(),
+            Some(why) => format!("Apps start cold (exec, a fresh interpreter each): {why}."),
+        });
         let missing = self.missing();
         if !missing.is_empty() {
             lines.push("WARNING: apps are not fully isolated on this machine:".into());
@@ -146,6 +188,7 @@ impl Isolation {
             } else {
                 "none"
             },
+            start: self.start(),
             namespaces: match &self.sandbox {
                 Some(s) if s.per_app_uid => vec!["mount", "pid", "ipc", "uts", "cgroup", "net"],
                 Some(_) => vec!["mount", "pid", "ipc", "uts", "cgroup", "net", "user"],
@@ -205,6 +248,8 @@ mod tests {
     fn bare() -> Isolation {
         Isolation {
             sandbox: None,
+            fork: None,
+            exec_reason: Some("no sandbox (--sandbox none)".into()),
             no_sandbox: Some("bwrap is not installed".into()),
             cgroups: Cgroups::default(),
             cgroup_notes: vec!["no cgroup hierarchy has the memory controller".into()],

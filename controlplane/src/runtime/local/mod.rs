@@ -4,6 +4,7 @@
 //! never drops a request and a broken revision never replaces a working one.
 
 mod cgroup;
+mod forkserver;
 mod health;
 mod isolation;
 mod limits;
@@ -206,6 +207,7 @@ impl Runtime for LocalRuntime {
             root_path: &target.root_path,
         };
         let proc = AppProcess::spawn(launch, target.revision, log.clone(), &self.isolation)
+            .await
             .map_err(|e| {
                 DeployFailure::new(format!(
                     "could not start {}: {e}",

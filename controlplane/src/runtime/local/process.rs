@@ -13,7 +13,7 @@ use std::{
 };
 
 use nix::{
-    fcntl::{FcntlArg, FdFlag, fcntl},
+    fcntl::{FcntlArg, FdFlag, OFlag, fcntl},
     sys::{
         resource::Resource,
         signal::{SigHandler, Signal, signal},
@@ -24,6 +24,7 @@ use tokio::{process::Command, sync::watch};
 
 use super::{
     cgroup,
+    forkserver::{self, ForkServer},
     isolation::Isolation,
     limits,
     output::{self, OutputLog},
@@ -34,6 +35,15 @@ use super::{
 const SOCKET: &str = "app.sock";
 /// The longest path a Unix socket address holds (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
+
+/// A started process: how to signal it, its exit, its output pumps, and
+/// the output mark at its start.
+type Started = (
+    Handle,
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<ExitStatus>> + Send>>,
+    Vec<tokio::task::JoinHandle<()>>,
+    u64,
+);
 
 /// What the process needs to start.
 pub struct Launch<'a> {
@@ -58,7 +68,7 @@ pub struct AppProcess {
     pub revision: u32,
     /// Where the app serves HTTP, as the platform sees it.
     pub socket: PathBuf,
-    pid: Pid,
+    handle: Handle,
     /// `Some` once the process has exited.
     exited: watch::Receiver<Option<Exit>>,
     /// The output mark at start, so a failure shows only this process's lines.
@@ -70,11 +80,30 @@ pub struct AppProcess {
     stopped: bool,
 }
 
+/// How the process was started, and so how to signal it.
+enum Handle {
+    /// A child of the control plane (bwrap, or the runner): its process group.
+    Exec(Pid),
+    /// Forked by the fork server, which signals it in its PID namespace.
+    Forked(forkserver::Forked),
+}
+
+impl Handle {
+    fn signal(&self, signal: Signal) {
+        match self {
+            Handle::Exec(pid) => {
+                let _ = nix::sys::signal::killpg(*pid, signal);
+            }
+            Handle::Forked(f) => f.signal(signal),
+        }
+    }
+}
+
 impl Drop for AppProcess {
     fn drop(&mut self) {
         if !self.stopped {
             if !self.has_exited() {
-                let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
+                self.handle.signal(Signal::SIGKILL);
             }
             let _ = std::fs::remove_dir_all(&self.dir);
             let _ = std::fs::remove_dir_all(&self.run_dir);
@@ -82,8 +111,22 @@ impl Drop for AppProcess {
     }
 }
 
+/// The environment an app gets, whichever way it starts: nothing of the
+/// platform's leaks in.
+fn app_env(uds: &Path, root_path: &str, app_dir: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
+        ("LANG", "C.UTF-8".into()),
+        ("GOFAST_UDS", uds.to_string_lossy().into_owned()),
+        ("GOFAST_ROOT_PATH", root_path.into()),
+        ("GOFAST_APP_DIR", app_dir.to_string_lossy().into_owned()),
+        ("PYTHONUNBUFFERED", "1".into()),
+        ("PYTHONDONTWRITEBYTECODE", "1".into()),
+    ]
+}
+
 impl AppProcess {
-    pub fn spawn(
+    pub async fn spawn(
         launch: Launch<'_>,
         revision: u32,
         log: Arc<OutputLog>,
@@ -109,77 +152,26 @@ impl AppProcess {
         let group = iso
             .cgroups
             .create(&format!("{}-{dir_name}", launch.app_id), &iso.limits)?;
-        let (mut cmd, keep_fds, held_fds, app_dir, uds) = match &iso.sandbox {
-            Some(sb) => {
-                let p = sb.runner_command(launch.app_id, launch.app_dir, launch.run_dir)?;
-                (
-                    p.cmd,
-                    p.keep_fds,
-                    p._fds,
-                    Path::new(sandbox::APP_DIR),
-                    Path::new(sandbox::RUN_DIR).join(SOCKET),
-                )
-            }
-            None => {
-                let mut cmd = Command::new(launch.python);
-                cmd.arg("-I").arg(launch.runner).current_dir(launch.app_dir);
-                (cmd, vec![], vec![], launch.app_dir, socket.clone())
-            }
+        let started = match (&iso.fork, &iso.sandbox) {
+            (Some(fork), Some(sb)) => Self::fork(fork, sb, &launch, &log, iso, &group).await,
+            _ => Self::exec(&launch, &socket, &log, iso, &group),
         };
-        // A scrubbed environment: nothing of the platform's leaks in.
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("LANG", "C.UTF-8")
-            .env("GOFAST_UDS", uds)
-            .env("GOFAST_ROOT_PATH", launch.root_path)
-            .env("GOFAST_APP_DIR", app_dir)
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let setup = ChildSetup {
-            procs: group.procs_fds(),
-            rlimits: iso.rlimits(),
-            keep_fds,
-            new_session: true,
-            // bwrap would die of SIGTERM and take the app down with SIGKILL;
-            // ignored, the runner (which handles it) stops gracefully instead.
-            ignore_term: iso.sandbox.is_some(),
-        };
-        // SAFETY: `run` makes system calls only, as required after fork.
-        unsafe {
-            cmd.pre_exec(move || setup.run());
-        }
-        let output_mark = log.mark();
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
+        let (handle, wait, pumps, output_mark) = match started {
+            Ok(s) => s,
             Err(e) => {
                 tokio::spawn(group.remove());
                 let _ = std::fs::remove_dir_all(launch.run_dir);
                 return Err(e);
             }
         };
-        drop(held_fds);
-        let pid = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
-        let pumps = (
-            child
-                .stdout
-                .take()
-                .map(|s| tokio::spawn(pump(s, log.clone()))),
-            child
-                .stderr
-                .take()
-                .map(|s| tokio::spawn(pump(s, log.clone()))),
-        );
         let memory_by_rlimit = iso.memory_by_rlimit();
         let failure = iso.limits.memory_failure();
         let (tx, exited) = watch::channel(None);
         tokio::spawn(async move {
-            let status = child.wait().await.ok();
+            let status = wait.await;
             // Let the output drain, so a failure shows the app's last words.
             let drained = async {
-                for p in [pumps.0, pumps.1].into_iter().flatten() {
+                for p in pumps {
                     let _ = p.await;
                 }
             };
@@ -202,13 +194,125 @@ impl AppProcess {
         Ok(Self {
             revision,
             socket,
-            pid,
+            handle,
             exited,
             output_mark,
             dir: launch.app_dir.to_path_buf(),
             run_dir: launch.run_dir.to_path_buf(),
             stopped: false,
         })
+    }
+
+    /// A fresh process: bwrap running the runner, or the runner itself.
+    fn exec(
+        launch: &Launch<'_>,
+        socket: &Path,
+        log: &Arc<OutputLog>,
+        iso: &Isolation,
+        group: &cgroup::AppGroup,
+    ) -> io::Result<Started> {
+        let (mut cmd, keep_fds, held_fds, app_dir, uds) = match &iso.sandbox {
+            Some(sb) => {
+                let p = sb.runner_command(launch.app_id, launch.app_dir, launch.run_dir)?;
+                (
+                    p.cmd,
+                    p.keep_fds,
+                    p._fds,
+                    Path::new(sandbox::APP_DIR),
+                    Path::new(sandbox::RUN_DIR).join(SOCKET),
+                )
+            }
+            None => {
+                let mut cmd = Command::new(launch.python);
+                cmd.arg("-I").arg(launch.runner).current_dir(launch.app_dir);
+                (cmd, vec![], vec![], launch.app_dir, socket.to_path_buf())
+            }
+        };
+        cmd.env_clear()
+            .envs(app_env(&uds, launch.root_path, app_dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let setup = ChildSetup {
+            procs: group.procs_fds(),
+            rlimits: iso.rlimits(),
+            keep_fds,
+            new_session: true,
+            // bwrap would die of SIGTERM and take the app down with SIGKILL;
+            // ignored, the runner (which handles it) stops gracefully instead.
+            ignore_term: iso.sandbox.is_some(),
+        };
+        // SAFETY: `run` makes system calls only, as required after fork.
+        unsafe {
+            cmd.pre_exec(move || setup.run());
+        }
+        let output_mark = log.mark();
+        let mut child = cmd.spawn()?;
+        drop(held_fds);
+        let pid = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
+        let pumps = [
+            child
+                .stdout
+                .take()
+                .map(|s| tokio::spawn(pump(s, log.clone()))),
+            child
+                .stderr
+                .take()
+                .map(|s| tokio::spawn(pump(s, log.clone()))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let wait = Box::pin(async move { child.wait().await.ok() });
+        Ok((Handle::Exec(pid), wait, pumps, output_mark))
+    }
+
+    /// A child of the warm fork server, which enters the same box the
+    /// sandbox gives before it runs the app's code.
+    async fn fork(
+        fork: &ForkServer,
+        sb: &sandbox::Sandbox,
+        launch: &Launch<'_>,
+        log: &Arc<OutputLog>,
+        iso: &Isolation,
+        group: &cgroup::AppGroup,
+    ) -> io::Result<Started> {
+        let uid = sb
+            .uid_of(launch.app_id)
+            .ok_or_else(|| io::Error::other("a forked app needs a uid of its own"))?;
+        let mut pumps = vec![];
+        let mut ends = vec![];
+        for _ in 0..2 {
+            let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            let r = tokio::net::unix::pipe::Receiver::from_owned_fd(r)?;
+            pumps.push(r);
+            ends.push(w);
+        }
+        let (Some(stderr), Some(stdout)) = (ends.pop(), ends.pop()) else {
+            return Err(io::Error::other("no pipes for the app's output"));
+        };
+        let uds = Path::new(sandbox::RUN_DIR).join(SOCKET);
+        let env = app_env(&uds, launch.root_path, Path::new(sandbox::APP_DIR));
+        let output_mark = log.mark();
+        let spawn = forkserver::Spawn {
+            uid,
+            app_dir: launch.app_dir,
+            run_dir: launch.run_dir,
+            env,
+            rlimits: iso.rlimits(),
+            tmp_size: iso.limits.memory,
+            stdout,
+            stderr,
+            procs: group.procs_fds(),
+            probe: false,
+        };
+        let (forked, exit) = fork.spawn(sb, spawn).await?;
+        let pumps = pumps
+            .into_iter()
+            .map(|r| tokio::spawn(pump(r, log.clone())))
+            .collect();
+        let wait = Box::pin(async move { exit.await.ok().flatten() });
+        Ok((Handle::Forked(forked), wait, pumps, output_mark))
     }
 
     pub fn has_exited(&self) -> bool {
@@ -229,14 +333,14 @@ impl AppProcess {
     pub async fn stop(mut self, grace: Duration) {
         self.stopped = true;
         if !self.has_exited() {
-            let _ = nix::sys::signal::killpg(self.pid, Signal::SIGTERM);
+            self.handle.signal(Signal::SIGTERM);
             if tokio::time::timeout(grace, self.exited()).await.is_err() {
-                let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
+                self.handle.signal(Signal::SIGKILL);
                 let _ = self.exited().await;
             }
         }
         // Children that outlived the runner (the group may still have members).
-        let _ = nix::sys::signal::killpg(self.pid, Signal::SIGKILL);
+        self.handle.signal(Signal::SIGKILL);
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
         let _ = tokio::fs::remove_dir_all(&self.run_dir).await;
     }

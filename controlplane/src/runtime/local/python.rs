@@ -10,6 +10,8 @@ use crate::runtime::RuntimeError;
 
 /// The runner, embedded so that the binary is all `gofast up` needs.
 pub const RUNNER_PY: &str = include_str!("../../../../runner/gofast_runner.py");
+/// The fork server (warm starts), written beside the runner, which it imports.
+pub const FORKSERVER_PY: &str = include_str!("../../../../runner/gofast_forkserver.py");
 pub const REQUIREMENTS: &str = include_str!("../../../../runner/requirements.txt");
 
 /// A ready Python environment for apps.
@@ -40,8 +42,12 @@ impl PythonSetup<'_> {
         tokio::fs::write(&runner, RUNNER_PY)
             .await
             .map_err(io("write the runner"))?;
+        let forkserver = runner_dir.join("gofast_forkserver.py");
+        tokio::fs::write(&forkserver, FORKSERVER_PY)
+            .await
+            .map_err(io("write the fork server"))?;
         // Apps with a uid of their own read it through the sandbox.
-        for (path, mode) in [(&runner_dir, 0o755), (&runner, 0o644)] {
+        for (path, mode) in [(&runner_dir, 0o755), (&runner, 0o644), (&forkserver, 0o644)] {
             use std::os::unix::fs::PermissionsExt;
             tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
                 .await

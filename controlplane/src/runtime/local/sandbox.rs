@@ -76,6 +76,33 @@ pub fn app_uid(app_id: &str) -> u32 {
     APP_UID_BASE + h % APP_UID_SPAN
 }
 
+/// Where the fork server's sandbox has the data dir's apps directory.
+pub const FORK_APPS_DIR: &str = "/.gofast-apps";
+/// What the fork server keeps, for its children's setup only: namespaces
+/// and mounts, the uid drop, emptying the bounding set, bringing `lo` up,
+/// and signalling its children (which run as other uids).
+const FORK_SERVER_CAPS: &[&str] = &[
+    "CAP_SYS_ADMIN",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_NET_ADMIN",
+    "CAP_KILL",
+];
+
+/// What runs inside the sandbox.
+#[derive(Clone, Copy)]
+enum Inner<'a> {
+    App {
+        app_fd: &'a OwnedFd,
+        run_fd: Option<&'a OwnedFd>,
+        filters: &'a [OwnedFd],
+    },
+    ForkServer {
+        apps_fd: &'a OwnedFd,
+    },
+}
+
 /// Drops root to the app's uid inside the sandbox; part of util-linux.
 const SETPRIV: &str = "/usr/bin/setpriv";
 
@@ -155,6 +182,47 @@ impl Sandbox {
         )
     }
 
+    /// The fork server, sandboxed like an app but keeping the capabilities
+    /// its children's setup needs, with `apps_dir` at `FORK_APPS_DIR` and
+    /// `control` (a socket) as an inherited fd.
+    pub fn fork_server_command(
+        &self,
+        apps_dir: &Path,
+        control: RawFd,
+    ) -> std::io::Result<Prepared> {
+        let apps_fd = open_dir(apps_dir).map_err(std::io::Error::other)?;
+        let mut cmd = Command::new(&self.bwrap);
+        cmd.args(self.args(Inner::ForkServer { apps_fd: &apps_fd }))
+            .arg(&self.python)
+            .arg("-I")
+            .arg(Path::new(RUNNER_DIR).join("gofast_forkserver.py"))
+            .arg(control.to_string());
+        let mut keep_fds: Vec<RawFd> = self.binds.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
+        keep_fds.extend([apps_fd.as_raw_fd(), control]);
+        Ok(Prepared {
+            cmd,
+            keep_fds,
+            _fds: vec![apps_fd],
+        })
+    }
+
+    /// Why a fork server cannot give apps the same box here, if it cannot.
+    pub fn fork_unavailable(&self) -> Option<String> {
+        if !self.per_app_uid {
+            return Some("apps have no uid of their own (the platform is not root)".into());
+        }
+        // Each child mounts a fresh /tmp, which would hide these.
+        self.binds
+            .iter()
+            .find(|(_, inside)| inside.starts_with("/tmp"))
+            .map(|(_, inside)| format!("{} is below /tmp", inside.display()))
+    }
+
+    /// The compiled seccomp programs, for the fork server to load in each child.
+    pub fn seccomp(&self) -> &Filters {
+        &self.seccomp
+    }
+
     /// The uid the app runs as, when it has one of its own.
     pub fn uid_of(&self, app_id: &str) -> Option<u32> {
         self.per_app_uid.then(|| app_uid(app_id))
@@ -175,7 +243,11 @@ impl Sandbox {
             .map_err(std::io::Error::other)?;
         let filters = self.seccomp.fds().map_err(std::io::Error::other)?;
         let mut cmd = Command::new(&self.bwrap);
-        cmd.args(self.args(&app_fd, run_fd.as_ref(), &filters));
+        cmd.args(self.args(Inner::App {
+            app_fd: &app_fd,
+            run_fd: run_fd.as_ref(),
+            filters: &filters,
+        }));
         if self.per_app_uid {
             let id = app_uid(app_id).to_string();
             cmd.arg(SETPRIV)
@@ -196,17 +268,19 @@ impl Sandbox {
         })
     }
 
-    fn args(
-        &self,
-        app_fd: &OwnedFd,
-        run_fd: Option<&OwnedFd>,
-        filters: &[OwnedFd],
-    ) -> Vec<OsString> {
+    fn args(&self, inner: Inner<'_>) -> Vec<OsString> {
+        let (app_fd, run_fd, filters) = match inner {
+            Inner::App {
+                app_fd,
+                run_fd,
+                filters,
+            } => (Some(app_fd), run_fd, filters),
+            Inner::ForkServer { .. } => (None, None, &[][..]),
+        };
         let mut a: Vec<OsString> = [
             "--unshare-ipc",
             "--unshare-pid",
             "--unshare-uts",
-            "--unshare-cgroup-try",
             // Only a loopback interface: no route out, no host listener in.
             "--unshare-net",
             "--die-with-parent",
@@ -214,6 +288,12 @@ impl Sandbox {
         .iter()
         .map(Into::into)
         .collect();
+        if app_fd.is_some() {
+            // Not for the fork server: its children join the apps' groups,
+            // which must lie below its cgroup root (on v2); each child
+            // makes a cgroup namespace of its own once it has joined.
+            a.push("--unshare-cgroup-try".into());
+        }
         if !self.per_app_uid {
             // setpriv takes the capabilities away otherwise.
             for s in ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"] {
@@ -250,7 +330,7 @@ impl Sandbox {
                 }
             }
         }
-        if run_fd.is_some() {
+        if run_fd.is_some() || app_fd.is_none() {
             parents.push(Path::new(RUN_DIR).parent().unwrap_or(Path::new("/")));
         }
         for p in parents {
@@ -273,14 +353,36 @@ impl Sandbox {
         for f in filters {
             a.extend(["--add-seccomp-fd".into(), f.as_raw_fd().to_string().into()]);
         }
+        match (app_fd, inner) {
+            (Some(fd), _) => a.extend([
+                "--ro-bind-fd".into(),
+                fd.as_raw_fd().to_string().into(),
+                APP_DIR.into(),
+            ]),
+            (None, Inner::ForkServer { apps_fd }) => {
+                // Empty mountpoints for each child's own binds, the apps
+                // directory they bind from (each child detaches it), and the
+                // capabilities that setup needs. No seccomp filter and no uid
+                // drop here: each child gets both (see gofast_forkserver.py).
+                for d in [APP_DIR, RUN_DIR] {
+                    a.extend(["--perms".into(), "0755".into(), "--dir".into(), d.into()]);
+                }
+                a.extend([
+                    "--bind-fd".into(),
+                    apps_fd.as_raw_fd().to_string().into(),
+                    FORK_APPS_DIR.into(),
+                ]);
+                for cap in FORK_SERVER_CAPS {
+                    a.extend(["--cap-add".into(), (*cap).into()]);
+                }
+            }
+            (None, Inner::App { .. }) => {}
+        }
         a.extend([
-            "--ro-bind-fd".into(),
-            app_fd.as_raw_fd().to_string().into(),
-            APP_DIR.into(),
             "--remount-ro".into(),
             "/".into(),
             "--chdir".into(),
-            APP_DIR.into(),
+            if app_fd.is_some() { APP_DIR } else { "/" }.into(),
             "--".into(),
         ]);
         a

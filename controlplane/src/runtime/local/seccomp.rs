@@ -181,6 +181,12 @@ impl Filters {
         Ok(Self { programs })
     }
 
+    /// The BPF programs, for the fork server, which loads them itself
+    /// (`prctl(PR_SET_SECCOMP)`) as the last step of each child's setup.
+    pub fn programs(&self) -> &[Vec<u8>] {
+        &self.programs
+    }
+
     /// One fresh fd per filter, positioned at its start: bwrap reads each to
     /// the end, so fds cannot be shared between starts.
     pub fn fds(&self) -> Result<Vec<OwnedFd>, SeccompError> {
