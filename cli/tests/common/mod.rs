@@ -52,9 +52,14 @@ pub struct Platform {
 
 impl Platform {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts `gofast up` on a fresh data dir with extra flags.
+    pub fn start_with(extra: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("data");
-        let mut p = Self::start_in(&data, "127.0.0.1:0", &[]);
+        let mut p = Self::start_in(&data, "127.0.0.1:0", extra);
         p._tmp = Some(tmp);
         p
     }
