@@ -292,7 +292,9 @@ impl AppProcess {
             return Err(io::Error::other("no pipes for the app's output"));
         };
         let uds = Path::new(sandbox::RUN_DIR).join(SOCKET);
-        let env = app_env(&uds, launch.root_path, Path::new(sandbox::APP_DIR));
+        let mut env = app_env(&uds, launch.root_path, Path::new(sandbox::APP_DIR));
+        // As bwrap's --chdir sets it.
+        env.push(("PWD", sandbox::APP_DIR.into()));
         let output_mark = log.mark();
         let spawn = forkserver::Spawn {
             uid,
