@@ -17,6 +17,8 @@ if [ ! -x /usr/bin/chromium ]; then
     $sudo apt-get install -y -qq chromium
 fi
 
-if [ ! -d testenv/browser/node_modules/playwright-core ]; then
+# Again whenever the lock file is newer than the install (axe-core joined later).
+if [ ! -f testenv/browser/node_modules/.package-lock.json ] \
+    || [ testenv/browser/package-lock.json -nt testenv/browser/node_modules/.package-lock.json ]; then
     (cd testenv/browser && npm ci --no-audit --no-fund --silent)
 fi

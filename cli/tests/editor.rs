@@ -18,11 +18,14 @@ fn editor_dir() -> std::path::PathBuf {
 fn browser_ready() -> bool {
     let ready = std::path::Path::new("/usr/bin/chromium").exists()
         && editor_dir().join("node_modules/playwright-core").exists()
+        && repo()
+            .join("testenv/browser/node_modules/axe-core/axe.min.js")
+            .exists()
         && editor_dir().join("dist/index.html").exists();
     if !ready {
         assert!(
             std::env::var("CI").is_err(),
-            "CI must run the editor's browser test: scripts/browser.sh installs Chromium, scripts/editor.sh builds the editor (before cargo)"
+            "CI must run the editor's browser test: scripts/browser.sh installs Chromium and axe-core, scripts/editor.sh builds the editor (before cargo)"
         );
         eprintln!("skipped: run scripts/browser.sh and scripts/editor.sh, then rebuild");
     }

@@ -2,12 +2,19 @@
 //
 //   node e2e/walk.mjs PLATFORM_URL APPS_URL
 //
-// signup → template → a syntax error marks its line → fix → deploy → the
-// stages in order → READY → the preview shows the app's JSON → /docs in the
-// preview → the logs show a print() → an import-time NameError shows the
-// traceback, whose link jumps to its line → rollback → delete → reload keeps
-// the draft. Prints one JSON line of figures; exits non-zero on the first
-// step that fails (cli/tests/editor.rs runs it).
+// axe-core on the login page (light and dark) → signup → template → a
+// syntax error marks its line → fix → deploy → the stages in order → READY →
+// the preview shows the app's JSON → /docs in the preview → the logs show a
+// print() → by keyboard alone: Tab from the page's start through the app
+// name, template, deploy, the file tabs and into the editor, the add-file
+// dialog opened, refused and submitted, a deploy with Ctrl+Enter → an
+// import-time NameError shows the traceback, whose link jumps to its line →
+// the Revisions panel (current and live) → roll back to the live one → open
+// an older revision's code (asked first) → an app deployed through REST opens
+// with its code → axe-core on the work page (light and dark) → delete →
+// reload keeps the draft. Prints one JSON line of figures; exits non-zero on
+// the first step that fails (cli/tests/editor.rs runs it).
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const [platform, apps] = process.argv.slice(2);
@@ -22,6 +29,9 @@ function check(ok, what) {
 }
 
 const ORDER = ['VALIDATING', 'STORED', 'APPLYING', 'STARTING', 'HEALTH_CHECK', 'READY'];
+const PASSWORD = 'walk-password-123';
+// axe-core, from the browser tests' own packages (testenv/browser).
+const AXE = readFileSync(new URL('../../testenv/browser/node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 
 const APP = (message, extra = '') => `from fastapi import FastAPI
 
@@ -54,14 +64,18 @@ function stats(xs) {
 // preview shows the new answer) alternating with N API deploys of the same
 // app (clock: REST PUT sent → the first 200 with the new answer, polled every
 // 5 ms), so both see the same machine. Figures for BENCHMARKS.md.
-async function bench(rounds, email) {
-  const preview = page.frameLocator('#preview');
+async function restHeaders(email) {
   const login = await fetch(`${platform}/api/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: 'walk-password-123' }),
+    body: JSON.stringify({ email, password: PASSWORD }),
   }).then((r) => r.json());
-  const headers = { authorization: `Bearer ${login.access_token}`, 'content-type': 'application/json' };
+  return { authorization: `Bearer ${login.access_token}`, 'content-type': 'application/json' };
+}
+
+async function bench(rounds, email) {
+  const preview = page.frameLocator('#preview');
+  const headers = await restHeaders(email);
   const appUrl = await page.getAttribute('#app-url', 'href');
   const editor = [];
   const api = [];
@@ -115,6 +129,54 @@ async function bench(rounds, email) {
     reload_cached_ms: stats(cached),
   };
 }
+// axe-core in the page, in the light and the dark colour scheme: no serious
+// or critical violation. Returns how many lesser ones it found, by rule.
+async function axeCheck(where) {
+  const lesser = {};
+  const colours = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    colours.push(await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor));
+    if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+      await page.evaluate(AXE);
+      // It runs and sees: an image without a text alternative is found.
+      const canary = await page.evaluate(async () => {
+        const img = Object.assign(document.createElement('img'), { id: 'axe-canary', src: 'data:,' });
+        document.body.append(img);
+        try {
+          const r = await window.axe.run({ include: [['#axe-canary']] }, { runOnly: ['image-alt'] });
+          return r.violations.map((v) => v.id);
+        } finally {
+          img.remove();
+        }
+      });
+      check(canary.includes('image-alt'), `axe-core did not find a planted violation: ${canary}`);
+    }
+    const { violations, passes } = await page.evaluate(() => window.axe.run(document));
+    check(passes.length > 10, `axe-core checked only ${passes.length} rules on the ${where}`);
+    const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    const said = bad.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+    check(bad.length === 0, `axe-core on the ${where} (${scheme}): ${said.join(' | ')}`);
+    for (const v of violations) lesser[`${v.id}/${scheme}`] = v.nodes.length;
+  }
+  await page.emulateMedia({ colorScheme: null });
+  check(colours[0] !== colours[1], `the ${where} looks the same in light and dark (${colours[0]})`);
+  return lesser;
+}
+
+/** Opens a <details> panel unless it is open (a click on its summary toggles). */
+async function openPanel(id) {
+  if (!(await page.$eval(`#${id}`, (d) => d.open))) await page.click(`#${id} summary`);
+}
+
+const tabNames = () => page.$$eval('#tabs [role=tab]', (tabs) => tabs.map((t) => t.textContent));
+const focused = () =>
+  page.evaluate(() => {
+    const a = document.activeElement;
+    if (a?.classList.contains('cm-content')) return 'editor';
+    return a?.id || a?.tagName.toLowerCase();
+  });
+
 try {
   const context = await browser.newContext();
   page = await context.newPage();
@@ -135,10 +197,13 @@ try {
   const display = await page.evaluate(() => getComputedStyle(document.querySelector('.cm-editor')).display);
   check(display === 'flex', `CodeMirror's styles were refused by the CSP (display ${display})`);
 
+  step('axe-core: the login page, light and dark');
+  figures.axe_login_lesser = await axeCheck('login page');
+
   step('signup');
   const email = `walker-${Date.now()}@example.com`;
   await page.fill('#email', email);
-  await page.fill('#password', 'walk-password-123');
+  await page.fill('#password', PASSWORD);
   await page.click('#signup');
   await page.locator('#work:not([hidden])').waitFor({ timeout: T });
   check((await page.textContent('#who')) === email, 'the header names the user');
@@ -150,6 +215,9 @@ try {
   await page.locator('.cm-content', { hasText: 'read_item' }).waitFor({ timeout: T });
 
   setCode = async (code) => {
+    if ((await page.getAttribute('#tabs [aria-selected=true]', 'id')) !== 'tab-main.py') {
+      await page.locator('#tabs [role=tab]', { hasText: /^main\.py$/ }).click();
+    }
     await page.click('.cm-content');
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.press('Delete');
@@ -226,6 +294,44 @@ try {
   await page.click('#logs-panel summary');
   await page.locator('#logs', { hasText: 'hello from the walk' }).waitFor({ timeout: T });
 
+  step('keyboard: Tab from the page start reaches the app name, template, deploy, the file tabs and the editor');
+  await page.reload();
+  await page.locator('#work:not([hidden]) .cm-content', { hasText: 'hello from the walk' }).waitFor({ timeout: T });
+  const order = [];
+  for (let i = 0; i < 40 && order.at(-1) !== 'editor'; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await focused());
+  }
+  const wantOrder = ['app-name', 'template', 'deploy', 'tab-main.py', 'add-file', 'editor'];
+  const at = wantOrder.map((w) => order.indexOf(w));
+  check(at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1])), `Tab order ${order.join(' → ')} lacks ${wantOrder.join(' → ')}`);
+  figures.tabs_to_editor = order.length;
+
+  step('keyboard: Escape, Shift+Tab leave the editor; the add-file dialog by keyboard');
+  await page.keyboard.press('Escape');
+  for (let i = 0; i < 6 && (await focused()) !== 'add-file'; i++) await page.keyboard.press('Shift+Tab');
+  check((await focused()) === 'add-file', `Shift+Tab from the editor did not reach "Add file" (at ${await focused()})`);
+  await page.keyboard.press('Enter');
+  await page.locator('#file-dialog[open]').waitFor({ timeout: T });
+  check((await focused()) === 'file-name', `the dialog's focus is on ${await focused()}, not the name field`);
+  await page.keyboard.type('not a module');
+  await page.keyboard.press('Enter');
+  await page.locator('#file-error', { hasText: 'module name' }).waitFor({ timeout: T });
+  check((await page.getAttribute('#file-name', 'aria-invalid')) === 'true', 'the refused name is marked invalid');
+  check(await page.$eval('#file-dialog', (d) => d.open), 'the dialog stays open on a refused name');
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.type('extra.py');
+  await page.keyboard.press('Enter');
+  await page.locator('#file-dialog:not([open])').waitFor({ state: 'attached', timeout: T });
+  check((await page.getAttribute('#tabs [aria-selected=true]', 'id')) === 'tab-extra.py', 'the new file is the open tab');
+  check((await focused()) === 'editor', `after adding a file the focus is on ${await focused()}`);
+  await page.keyboard.type('X = 1\n');
+
+  step('keyboard: Ctrl+Enter deploys');
+  await page.keyboard.press('ControlOrMeta+Enter');
+  await page.locator('#stages li[data-stage="READY"]').waitFor({ timeout: T });
+  await page.locator('#deploy-message', { hasText: 'is live' }).waitFor({ timeout: T });
+
   step('an import-time NameError links its traceback to the line');
   const broken = APP('two', 'undefined_thing + 1\n');
   const nameErrorLine = broken.split('\n').findIndex((l) => l.startsWith('undefined_thing')) + 1;
@@ -243,28 +349,87 @@ try {
   });
   check(cursorLine === nameErrorLine, `the traceback link put the cursor on line ${cursorLine}, not ${nameErrorLine}`);
 
-  step('rollback');
-  await page.click('#history-panel summary');
-  // The revision before the failed one (the first choice) ran "one".
-  await page.locator('#rollback-to option').first().waitFor({ state: 'attached', timeout: T });
+  step('the Revisions panel: the failed revision is current, the one before is live');
+  await openPanel('history-panel');
   const failedRevision = Number(await page.textContent('#revision'));
-  check((await page.inputValue('#rollback-to')) === String(failedRevision - 1), 'the previous revision is offered first');
-  await page.click('#rollback');
+  const current = page.locator('#revisions li[data-current="true"]');
+  await page.locator(`#revisions li[data-number="${failedRevision}"][data-current="true"][data-live="false"]`).waitFor({ timeout: T });
+  const live = page.locator('#revisions li[data-live="true"]');
+  const liveRevision = Number(await live.getAttribute('data-number'));
+  check(liveRevision === failedRevision - 1, `revision ${liveRevision} is live, not ${failedRevision - 1}`);
+  check((await current.locator('button.roll-back').count()) === 0, 'the current revision offers no roll back to itself');
+  await page.locator('#revisions-note', { hasText: 'is what serves' }).waitFor({ timeout: T });
+  const numbersListed = await page.$$eval('#revisions li', (lis) => lis.map((l) => Number(l.dataset.number)));
+  check(numbersListed.every((n, i) => i === 0 || n < numbersListed[i - 1]) && numbersListed.at(-1) === 1, `revisions newest first down to 1: ${numbersListed}`);
+  check((await live.textContent()).includes('extra.py'), 'the live revision lists its files');
+
+  step('roll back to the live revision');
+  await live.locator('button.roll-back').click();
   await page.locator('#stages li[data-stage="READY"]').waitFor({ timeout: T });
   await preview.locator('body', { hasText: '"message":"one"' }).waitFor({ timeout: T });
+  await page.locator(`#revisions li[data-number="${liveRevision}"][data-current="true"][data-live="true"]`).waitFor({ timeout: T });
+
+  step("open an older revision's code: asked first, Cancel keeps the draft");
+  const oldest = page.locator('#revisions li[data-number="1"]');
+  await oldest.locator('button.open-code').click();
+  await page.locator('#confirm[open]').waitFor({ timeout: T });
+  await page.click('#confirm-no');
+  await page.locator('#deploy-message', { hasText: 'Kept your draft' }).waitFor({ timeout: T });
+  check((await page.textContent('.cm-content')).includes('undefined_thing'), 'Cancel kept the draft');
+  await oldest.locator('button.open-code').click();
+  await page.click('#confirm-yes');
+  await page.locator('#deploy-message', { hasText: 'Opened the code of revision 1' }).waitFor({ timeout: T });
+  await page.locator('.cm-content', { hasText: '"message": "one"' }).waitFor({ timeout: T });
+  check(!(await page.textContent('.cm-content')).includes('undefined_thing'), "revision 1's code replaced the draft");
+  check(JSON.stringify(await tabNames()) === '["main.py"]', `revision 1 had main.py only: ${await tabNames()}`);
+
+  step('an app deployed through REST opens in the editor with its code');
+  const headers = await restHeaders(email);
+  const created = await fetch(`${platform}/api/apps`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({
+      name: 'elsewhere',
+      files: [
+        {
+          name: 'main.py',
+          content:
+            'from fastapi import FastAPI\n\nfrom routes import router\n\napp = FastAPI()\napp.include_router(router)\n\n\n@app.get("/")\ndef root() -> dict[str, str]:\n    return {"message": "from-elsewhere"}\n',
+        },
+        { name: 'routes.py', content: 'from fastapi import APIRouter\n\nrouter = APIRouter()\n\n\n@router.get("/ping")\ndef ping() -> dict[str, bool]:\n    return {"pong": True}\n' },
+      ],
+    }),
+  });
+  check(created.status === 201, `REST create answered ${created.status}: ${await created.text()}`);
+  await openPanel('apps-panel');
+  await page.click('#refresh-apps');
+  await page.locator('#apps button', { hasText: /^elsewhere$/ }).click();
+  await page.locator('.cm-content', { hasText: 'from-elsewhere' }).waitFor({ timeout: T });
+  check((await page.inputValue('#app-name')) === 'elsewhere', 'the app name follows');
+  check(JSON.stringify(await tabNames()) === '["main.py","routes.py"]', `its two files: ${await tabNames()}`);
+  await page.locator('#revisions li[data-number="1"][data-current="true"]').waitFor({ timeout: T });
+
+  step('axe-core: the work page with its panels, light and dark');
+  figures.axe_work_lesser = await axeCheck('work page');
+
+  step('back to the walk app: its draft is still in this browser');
+  await page.locator('#apps button', { hasText: /^walk$/ }).click();
+  await page.locator('.cm-content', { hasText: '"message": "one"' }).waitFor({ timeout: T });
+  check((await page.inputValue('#app-name')) === 'walk', 'the walk app is open again');
+  await setCode(APP('kept-in-the-draft'));
 
   step('delete');
   await page.click('#delete-app');
   await page.click('#confirm-yes');
   await page.locator('#deploy-message', { hasText: 'deleted' }).waitFor({ timeout: T });
-  await page.click('#apps-panel summary');
+  await openPanel('apps-panel');
   await page.click('#refresh-apps');
-  await page.waitForFunction(() => !document.querySelector('#apps').textContent.includes('walk'), null, { timeout: T });
+  await page.waitForFunction(() => ![...document.querySelectorAll('#apps button')].some((b) => b.textContent === 'walk'), null, { timeout: T });
 
   step('reload keeps the draft');
   t = Date.now();
   await page.reload();
-  await page.locator('.cm-content', { hasText: 'undefined_thing' }).waitFor({ timeout: T });
+  await page.locator('.cm-content', { hasText: 'kept-in-the-draft' }).waitFor({ timeout: T });
   figures.reload_cached_ms = Date.now() - t;
   check((await page.inputValue('#app-name')) === 'walk', 'the app name comes back');
 
@@ -275,10 +440,10 @@ try {
   await page.fill('#password', 'not-the-password');
   await page.click('#login');
   await page.locator('#auth-error', { hasText: /password|credentials|email/i }).waitFor({ timeout: T });
-  await page.fill('#password', 'walk-password-123');
+  await page.fill('#password', PASSWORD);
   await page.click('#login');
   await page.locator('#work:not([hidden])').waitFor({ timeout: T });
-  await page.locator('.cm-content', { hasText: 'undefined_thing' }).waitFor({ timeout: T });
+  await page.locator('.cm-content', { hasText: 'kept-in-the-draft' }).waitFor({ timeout: T });
 
   step('360 px wide: nothing scrolls sideways');
   await page.setViewportSize({ width: 360, height: 740 });

@@ -10,11 +10,13 @@ import { EditorView } from '@codemirror/view';
 import { ConnectError, Code } from '@connectrpc/connect';
 import { clients } from './api';
 import { type Diagnostic, markersFor, place, traceFrames } from './diagnostics';
+import { askFileName, confirmIt } from './dialogs';
 import { $, el } from './dom';
 import { type Draft, DraftStore, fileNameProblem, fingerprint, type SourceFile } from './drafts';
 import { extensions, newState } from './editor';
 import { isUnauthenticated, refusedDiagnostics, words } from './errors';
-import { DeployStage, type App } from './gen/gofast/v1/apps_pb';
+import { DeployStage, type App, type File, type Revision } from './gen/gofast/v1/apps_pb';
+import { badges, detail, type RevisionFacts, summary } from './history';
 import { clearSession, loadSession, saveSession, type Session } from './session';
 import { TEMPLATES } from './templates';
 import { FINAL, type StageEvent, formatMs, label, push, rows, total } from './timeline';
@@ -97,19 +99,39 @@ function loadDraft(d: Draft): void {
   showProblems([]);
 }
 
+const tabId = (name: string) => `tab-${name}`;
+
+/** One tab per file. As in every tablist, only the open tab is in the Tab
+ *  order; the arrow keys, Home and End move between tabs. */
 function renderTabs(): void {
   $('tabs').replaceChildren(
-    ...draft.files.map((f) =>
-      el('button', {
+    ...draft.files.map((f) => {
+      const open = f.name === draft.active;
+      const tab = el('button', {
         type: 'button',
-        role: 'tab',
+        id: tabId(f.name),
         className: 'tab',
         textContent: f.name,
-        ariaSelected: String(f.name === draft.active),
+        tabIndex: open ? 0 : -1,
         onclick: () => openFile(f.name),
-      }),
-    ),
+      });
+      tab.setAttribute('role', 'tab');
+      tab.setAttribute('aria-selected', String(open));
+      tab.setAttribute('aria-controls', 'editor');
+      return tab;
+    }),
   );
+  $('editor').setAttribute('aria-labelledby', tabId(draft.active));
+}
+
+function tabKeys(e: KeyboardEvent): void {
+  const names = draft.files.map((f) => f.name);
+  const i = names.indexOf(draft.active);
+  const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: names.length - 1 }[e.key];
+  if (to === undefined) return;
+  e.preventDefault();
+  openFile(names[(to + names.length) % names.length]);
+  document.getElementById(tabId(draft.active))?.focus();
 }
 
 function jumpTo(file: string, line: number, column = 1): void {
@@ -144,40 +166,49 @@ function showProblems(list: Diagnostic[]): void {
 
 // ---- files ----
 
-function addFile(): void {
-  const name = prompt('Name of the new file (for example routes.py)')?.trim();
-  if (!name) return;
-  const problem = fileNameProblem(name, draft.files.map((f) => f.name));
-  if (problem) return alert(problem);
-  draft.files = [...currentFiles(), { name, content: '' }];
-  openFile(name);
+function note(text: string): void {
+  $('file-note').textContent = text;
 }
 
-function renameFile(): void {
+const taken = (except = '') => draft.files.map((f) => f.name).filter((n) => n !== except);
+
+async function addFile(): Promise<void> {
+  note('');
+  const name = await askFileName('New file', 'Add', '', (n) => fileNameProblem(n, taken()));
+  if (!name) return;
+  draft.files = [...currentFiles(), { name, content: '' }];
+  openFile(name);
+  note(`Added ${name}.`);
+  view.focus();
+}
+
+async function renameFile(): Promise<void> {
   const old = draft.active;
-  if (old === 'main.py') return alert('main.py is where gofast finds your app; it keeps its name.');
-  const name = prompt(`New name for ${old}`, old)?.trim();
+  if (old === 'main.py') return note('main.py is where gofast finds your app; it keeps its name.');
+  note('');
+  const name = await askFileName(`Rename ${old}`, 'Rename', old, (n) => (n === old ? undefined : fileNameProblem(n, taken(old))));
   if (!name || name === old) return;
-  const problem = fileNameProblem(name, draft.files.map((f) => f.name));
-  if (problem) return alert(problem);
   draft.files = currentFiles().map((f) => (f.name === old ? { ...f, name } : f));
   states.set(name, view.state);
   states.delete(old);
   draft.active = name;
   renderTabs();
   saveDraft(true);
+  note(`Renamed ${old} to ${name}.`);
 }
 
-function deleteFile(): void {
+async function deleteFile(): Promise<void> {
   const name = draft.active;
-  if (name === 'main.py') return alert('Every app needs main.py.');
-  if (!confirm(`Delete ${name}?`)) return;
+  if (name === 'main.py') return note('Every app needs main.py; it cannot be deleted.');
+  note('');
+  if (!(await confirmIt(['Delete ', el('strong', { textContent: name }), ' from your draft?'], 'Delete file', true))) return;
   draft.files = currentFiles().filter((f) => f.name !== name);
   states.delete(name);
   draft.active = 'main.py';
   view.setState(stateFor('main.py'));
   renderTabs();
   saveDraft(true);
+  note(`Deleted ${name}.`);
 }
 
 // ---- deploy, stages, preview ----
@@ -287,7 +318,7 @@ function ready(url: string, revision: number): void {
   a.textContent = url;
   ($('docs-url') as HTMLAnchorElement).href = `${url}docs`;
   ($('preview') as HTMLIFrameElement).src = url;
-  renderRollback(revision);
+  $('revision').textContent = String(revision);
   followLogs(draft.app);
 }
 
@@ -320,31 +351,117 @@ async function followLogs(app: string): Promise<void> {
   }
 }
 
-function renderRollback(current: number): void {
-  $('revision').textContent = current ? String(current) : 'none';
-  const select = $('rollback-to') as HTMLSelectElement;
-  select.replaceChildren(
-    ...Array.from({ length: Math.max(0, current - 1) }, (_, i) => current - 1 - i).map((n) =>
-      el('option', { value: String(n), textContent: `revision ${n}` }),
-    ),
-  );
-  ($('rollback') as HTMLButtonElement).disabled = current < 2;
+// ---- revisions ----
+
+function facts(r: Revision): RevisionFacts {
+  return {
+    number: r.number,
+    createdAtMs: r.createdAt ? timestampMs(r.createdAt) : undefined,
+    fileNames: r.fileNames,
+    sizeBytes: Number(r.sizeBytes),
+    current: r.current,
+    live: r.live,
+  };
 }
 
-async function rollback(): Promise<void> {
-  const to = Number(($('rollback-to') as HTMLSelectElement).value);
-  if (!to) return;
+/** A button whose name says which revision it acts on. */
+function revisionAction(text: string, n: number, className: string, run: () => void): HTMLButtonElement {
+  const b = el('button', { type: 'button', className: `link ${className}`, textContent: text, onclick: run });
+  b.setAttribute('aria-label', `${text}: revision ${n}`);
+  return b;
+}
+
+function revisionItem(app: string, r: RevisionFacts): HTMLLIElement {
+  const n = r.number;
+  const li = el(
+    'li',
+    {},
+    el('strong', { textContent: `Revision ${n}` }),
+    ...badges(r).map((b) => el('span', { className: `badge ${b}`, textContent: b })),
+    el('div', { className: 'muted small', textContent: detail(r, Date.now()) }),
+    el(
+      'div',
+      { className: 'row' },
+      revisionAction('Open this code', n, 'open-code', () => void openRevision(app, n)),
+      r.current ? '' : revisionAction('Roll back to this', n, 'roll-back', () => void rollback(app, n)),
+    ),
+  );
+  li.dataset.number = String(n);
+  li.dataset.current = String(r.current);
+  li.dataset.live = String(r.live);
+  return li;
+}
+
+let revisionsAsked = 0;
+
+/** Lists the app's revisions; a late answer for an earlier question is dropped. */
+async function refreshRevisions(): Promise<void> {
+  const app = appName();
+  if (!session || !app) return;
+  const asked = ++revisionsAsked;
+  const list = $('revisions');
+  try {
+    const found = (await api.apps.listRevisions({ app })).revisions.map(facts);
+    if (asked !== revisionsAsked) return;
+    list.replaceChildren(...found.map((r) => revisionItem(app, r)));
+    $('revisions-note').textContent = summary(found);
+    $('revision').textContent = String(found.find((r) => r.current)?.number ?? 'none');
+  } catch (e) {
+    if (asked !== revisionsAsked) return;
+    list.replaceChildren();
+    const missing = e instanceof ConnectError && e.code === Code.NotFound;
+    $('revisions-note').textContent = missing ? `${app} is not deployed yet: each deploy stores a revision here.` : `Could not list the revisions: ${words(e)}`;
+    $('revision').textContent = 'none';
+  }
+}
+
+async function rollback(app: string, to: number): Promise<void> {
   events = [];
   renderStages();
   say(`Rolling back to revision ${to}…`);
   try {
-    const res = await api.apps.rollbackApp({ app: appName(), toRevision: to });
+    const res = await api.apps.rollbackApp({ app, toRevision: to });
     // The code in the editor is no longer what runs.
     draft.deployed = undefined;
     saveDraft(true);
-    await watch(appName(), res.revision);
+    void refreshRevisions();
+    await watch(app, res.revision);
   } catch (e) {
     say(`Not rolled back: ${words(e)}`);
+  }
+}
+
+const plain = (files: File[]): SourceFile[] => files.map((f) => ({ name: f.name, content: f.content }));
+
+/** A stored revision's files as the draft; the fingerprint of what runs
+ *  when it is the live one, so that deploying it unchanged says so. */
+function revisionDraft(app: string, files: SourceFile[], r: Revision | undefined): Draft {
+  const active = files.some((f) => f.name === 'main.py') ? 'main.py' : (files[0]?.name ?? 'main.py');
+  return { app, files, active, deployed: r?.current && r.live ? fingerprint(files) : undefined };
+}
+
+/** Opens a revision's code as the draft, after asking when that would
+ *  replace a draft with other code. */
+async function openRevision(app: string, n: number): Promise<void> {
+  try {
+    const res = await api.apps.getRevision({ app, revision: n });
+    const files = plain(res.files);
+    if (draft.app === app && fingerprint(files) === fingerprint(currentFiles())) {
+      return say(`Your draft already is revision ${n}'s code.`);
+    }
+    const replace =
+      draft.app !== app ||
+      (await confirmIt(
+        ['Replace your draft of ', el('strong', { textContent: app }), ` with the code of revision ${n}? Your draft's changes will be lost.`],
+        `Open revision ${n}`,
+      ));
+    if (!replace) return say('Kept your draft.');
+    saveDraft(true);
+    loadDraft(revisionDraft(app, files, res.revision));
+    saveDraft(true);
+    say(`Opened the code of revision ${n} of ${app} as your draft.`);
+  } catch (e) {
+    say(`Could not open revision ${n}: ${words(e)}`);
   }
 }
 
@@ -363,25 +480,37 @@ async function refreshApps(): Promise<void> {
         el(
           'li',
           {},
-          el('button', { type: 'button', className: 'link', textContent: a.name, onclick: () => openApp(a) }),
+          el('button', { type: 'button', className: 'link', textContent: a.name, onclick: () => void openApp(a) }),
           ` ${stageName(a)}, revision ${a.revision} `,
           el('a', { href: a.url, target: '_blank', rel: 'noopener noreferrer', textContent: a.url }),
         ),
       ),
     );
-    const mine = apps.find((a) => a.name === appName());
-    renderRollback(mine?.revision ?? 0);
+    void refreshRevisions();
   } catch (e) {
     if (isUnauthenticated(e)) loggedOut(`${words(e)}; log in again.`);
   }
 }
 
-function openApp(a: App): void {
+/** Opens the app's draft in this browser or, when it has none (the app
+ *  was deployed from the CLI or another browser), its current code. */
+async function openApp(a: App): Promise<void> {
   saveDraft(true);
   const d = drafts.load(a.name);
-  loadDraft(d ?? { app: a.name, files: [{ name: 'main.py', content: '# The code of this app is not in this browser.\n' }], active: 'main.py' });
-  if (!d) say(`${a.name}'s code was deployed from elsewhere; its drafts are not in this browser.`);
-  renderRollback(a.revision);
+  if (d) loadDraft(d);
+  else {
+    try {
+      const res = await api.apps.getRevision({ app: a.name, revision: 0 });
+      loadDraft(revisionDraft(a.name, plain(res.files), res.revision));
+      say(`Opened the current code of ${a.name} (revision ${res.revision?.number}): it was deployed from elsewhere.`);
+    } catch (e) {
+      loadDraft({ app: a.name, files: [{ name: 'main.py', content: '' }], active: 'main.py' });
+      say(`Could not load the code of ${a.name}: ${words(e)}`);
+    }
+    saveDraft(true);
+  }
+  $('revision').textContent = String(a.revision || 'none');
+  void refreshRevisions();
   events = [];
   renderStages();
   $('ready').hidden = a.status !== DeployStage.READY;
@@ -390,12 +519,8 @@ function openApp(a: App): void {
 
 async function deleteApp(): Promise<void> {
   const name = appName();
-  $('confirm-name').textContent = name;
-  const dialog = $('confirm-delete') as HTMLDialogElement;
-  dialog.returnValue = '';
-  dialog.showModal();
-  await new Promise((resolve) => dialog.addEventListener('close', resolve, { once: true }));
-  if (dialog.returnValue !== 'delete') return;
+  const question = ['Delete ', el('strong', { textContent: name }), ' and all its revisions? This cannot be undone.'];
+  if (!(await confirmIt(question, 'Delete', true))) return;
   try {
     await api.apps.deleteApp({ app: name });
     logsAbort?.abort();
@@ -407,6 +532,7 @@ async function deleteApp(): Promise<void> {
     renderStages();
     say(`${name} is deleted; your draft is still here.`);
     void refreshApps();
+    void refreshRevisions();
   } catch (e) {
     say(`Not deleted: ${words(e)}`);
   }
@@ -414,7 +540,9 @@ async function deleteApp(): Promise<void> {
 
 // ---- session ----
 
-function loggedIn(s: Session): void {
+/** `interactive`: the person just logged in, so the editor takes the focus;
+ *  a restored session leaves it at the page's start, for keyboard users. */
+function loggedIn(s: Session, interactive = false): void {
   session = s;
   saveSession(s);
   $('who').textContent = s.email;
@@ -424,7 +552,7 @@ function loggedIn(s: Session): void {
   // Re-check the code now that the server can be asked.
   forceLinting(view);
   void refreshApps();
-  view.focus();
+  if (interactive) view.focus();
 }
 
 function loggedOut(message = ''): void {
@@ -447,7 +575,7 @@ async function authenticate(signup: boolean): Promise<void> {
   try {
     if (signup) await api.auth.signup({ email, password });
     const res = await api.auth.login({ email, password });
-    loggedIn({ token: res.accessToken, email, expiresAt: res.expiresAt ? timestampMs(res.expiresAt) : undefined });
+    loggedIn({ token: res.accessToken, email, expiresAt: res.expiresAt ? timestampMs(res.expiresAt) : undefined }, true);
   } catch (e) {
     error.textContent = words(e);
   }
@@ -489,12 +617,18 @@ function start(): void {
       draft = { ...draft, app: name, deployed: undefined };
       saveDraft(true);
     }
+    void refreshRevisions();
   });
   $('deploy').addEventListener('click', () => void deploy());
-  $('add-file').addEventListener('click', addFile);
-  $('rename-file').addEventListener('click', renameFile);
-  $('delete-file').addEventListener('click', deleteFile);
-  $('rollback').addEventListener('click', () => void rollback());
+  $('tabs').addEventListener('keydown', tabKeys);
+  $('add-file').addEventListener('click', () => void addFile());
+  $('rename-file').addEventListener('click', () => void renameFile());
+  $('delete-file').addEventListener('click', () => void deleteFile());
+  $('file-cancel').addEventListener('click', () => $<HTMLDialogElement>('file-dialog').close(''));
+  $('refresh-revisions').addEventListener('click', () => void refreshRevisions());
+  $('history-panel').addEventListener('toggle', () => {
+    if (($('history-panel') as HTMLDetailsElement).open) void refreshRevisions();
+  });
   $('refresh-apps').addEventListener('click', () => void refreshApps());
   $('delete-app').addEventListener('click', () => void deleteApp());
   $('preview-docs').addEventListener('click', () => {
