@@ -8,9 +8,14 @@
 #   scripts/bench.sh                 # everything (about 1-2 minutes after the build)
 #   scripts/bench.sh deploy          # only the deploy figures
 #   scripts/bench.sh rps             # only requests/s
+#   scripts/bench.sh warm            # warm starts (issue #12): --start fork vs exec, same run,
+#                                    # deploy -> first 200 and idle app USS (bench/warm_bench.py)
 #   scripts/bench.sh hardening       # floods and slow clients beside idle baselines
 #                                    # (bench/hardening_bench.py; not part of "all")
 #   BENCH_HEADER_TIMEOUT=5 scripts/bench.sh hardening   # gofast up --header-timeout 5
+#   scripts/bench.sh density         # 500 apps deployed, asleep, woken one by one
+#                                    # (bench/density_bench.py; BENCH_APPS=N, BENCH_SLEEP_AFTER=60s;
+#                                    # not part of "all": about 10 minutes)
 #   BENCH_JSON=out.json scripts/bench.sh   # also keep the raw results
 #   BENCH_ARGS="--runs 10 --connections 16" scripts/bench.sh
 #   BENCH_NO_BUILD=1 scripts/bench.sh     # use target/release/gofast as it is
@@ -23,7 +28,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=${1:-all}
-budget=${BENCH_TIMEOUT:-170} # seconds for start-up plus measurements
+default_budget=170
+[ "$what" = density ] && default_budget=1800
+budget=${BENCH_TIMEOUT:-$default_budget} # seconds for start-up plus measurements
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
   echo "==> building gofast (release)"
@@ -35,7 +42,7 @@ venv=$PWD/.venv
 # The load generator for requests/s: wrk, from Debian/Ubuntu (as scripts/deps.sh
 # installs packages). Without it the driver falls back to its own, much slower,
 # Python client and says so in the table.
-if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ]; then
+if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ] && [ "$what" != density ]; then
   if command -v apt-get >/dev/null; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -45,6 +52,14 @@ if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deplo
   fi
   command -v wrk >/dev/null ||
     echo "==> wrk not found: requests/s will come from the built-in Python client (NOT wrk; install it with apt-get install -y wrk)"
+fi
+
+if [ "$what" = warm ]; then
+  # It starts its own two platforms (--start fork and --start exec) and stops them.
+  echo "==> measuring on $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+  exec timeout --signal=TERM --kill-after=5 "$budget" "$venv/bin/python" bench/warm_bench.py \
+    --gofast "$gofast" --venv "$venv" ${BENCH_JSON:+--json "$BENCH_JSON"} ${BENCH_ARGS:-}
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gofast-bench.XXXXXX")
@@ -86,6 +101,10 @@ up_args=()
 if [ "$what" = hardening ]; then
   up_args=(--header-timeout "${BENCH_HEADER_TIMEOUT:-10}")
 fi
+if [ "$what" = density ]; then
+  apps=${BENCH_APPS:-500}
+  up_args=(--sleep-after "${BENCH_SLEEP_AFTER:-60s}" --max-apps-per-user "$apps")
+fi
 
 start=$(date +%s)
 echo "==> starting gofast up (data dir $tmp/data)"
@@ -115,6 +134,9 @@ left=$((budget - ($(date +%s) - start)))
 if [ "$what" = hardening ]; then
   # It reads the control plane's memory from /proc/$up_pid (gofast up itself).
   driver=(bench/hardening_bench.py --pid "$up_pid" --header-timeout "${BENCH_HEADER_TIMEOUT:-10}")
+elif [ "$what" = density ]; then
+  # It reads the memory of gofast up and every process below it from /proc.
+  driver=(bench/density_bench.py --pid "$up_pid" --apps "$apps")
 else
   driver=(bench/gofast_bench.py "$what" --data-dir "$tmp/data" --venv "$venv")
 fi
