@@ -42,7 +42,7 @@ venv=$PWD/.venv
 # The load generator for requests/s: wrk, from Debian/Ubuntu (as scripts/deps.sh
 # installs packages). Without it the driver falls back to its own, much slower,
 # Python client and says so in the table.
-if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ] && [ "$what" != density ]; then
+if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ] && [ "$what" != density ] && [ "$what" != warm ]; then
   if command -v apt-get >/dev/null; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
