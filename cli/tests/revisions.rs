@@ -90,12 +90,12 @@ async fn each_revision_keeps_its_code_for_its_owner_only() {
     );
 
     // The code of each: 0 is the current one.
-    let get = |app: &str, revision: u32| pb::GetRevisionRequest {
+    let ask = |app: &str, revision: u32| pb::GetRevisionRequest {
         app: app.into(),
         revision,
     };
     let one = apps
-        .get_revision(authed(&ada_token, get("hist", 1)))
+        .get_revision(authed(&ada_token, ask("hist", 1)))
         .await
         .expect("revision 1")
         .into_inner();
@@ -103,7 +103,7 @@ async fn each_revision_keeps_its_code_for_its_owner_only() {
     assert_eq!(one.files[0].content, hello_main("one"));
     assert_eq!(one.revision.expect("its revision").number, 1);
     let current = apps
-        .get_revision(authed(&ada_token, get("hist", 0)))
+        .get_revision(authed(&ada_token, ask("hist", 0)))
         .await
         .expect("the current revision")
         .into_inner();
@@ -117,7 +117,7 @@ async fn each_revision_keeps_its_code_for_its_owner_only() {
 
     // A revision that is not stored: NOT_FOUND, in words.
     let missing = apps
-        .get_revision(authed(&ada_token, get("hist", 99)))
+        .get_revision(authed(&ada_token, ask("hist", 99)))
         .await
         .expect_err("no revision 99");
     assert_eq!(missing.code(), Code::NotFound);
@@ -159,7 +159,7 @@ async fn each_revision_keeps_its_code_for_its_owner_only() {
         (absent.code(), absent.message().replace(nobody, "ID"))
     );
     let theirs = apps
-        .get_revision(authed(&eve_token, get(&app_id, 1)))
+        .get_revision(authed(&eve_token, ask(&app_id, 1)))
         .await
         .expect_err("not Eve's");
     assert_eq!(theirs.code(), Code::NotFound);
@@ -318,6 +318,21 @@ async fn each_revision_keeps_its_code_for_its_owner_only() {
         text(&out.stderr).contains("no revision 99"),
         "{}",
         text(&out.stderr)
+    );
+
+    // The metrics name the new methods (labels come from the descriptors).
+    let metrics = get(&format!("{}/metrics", platform.url))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (method, code) in [("ListRevisions", "Ok"), ("GetRevision", "NotFound")] {
+        let label = format!("method=\"/gofast.v1.AppService/{method}\",code=\"{code}\"");
+        assert!(metrics.contains(&label), "no {label} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"method="GET /api/apps/{app_id}/revisions/{revision}",code="404""#),
+        "REST routes are labelled by their template: {metrics}"
     );
 
     // A rollback moves "current"; "live" follows once it is READY.
