@@ -300,6 +300,9 @@ class Server:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self.selector.close()
             self.sock.detach()  # closed below with every other fd; never by the GC later
+            # Nothing of the other apps stays in this process's memory.
+            self.children.clear()
+            self.by_id.clear()
             enter_box(req, app_fd, run_fd, procs, self.seccomp, self.last_cap)
         except BaseException as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             try:
