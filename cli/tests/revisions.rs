@@ -89,6 +89,16 @@ async fn each_revision_keeps_its_code_for_its_owner_only() {
             .all(|r| r.sha256.len() == 64 && r.created_at.is_some())
     );
 
+    // Without a token: nothing.
+    let anonymous = apps
+        .get_revision(Request::new(pb::GetRevisionRequest {
+            app: "hist".into(),
+            revision: 1,
+        }))
+        .await
+        .expect_err("no token");
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+
     // The code of each: 0 is the current one.
     let ask = |app: &str, revision: u32| pb::GetRevisionRequest {
         app: app.into(),
