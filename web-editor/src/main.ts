@@ -513,8 +513,10 @@ async function openApp(a: App): Promise<void> {
   void refreshRevisions();
   events = [];
   renderStages();
-  $('ready').hidden = a.status !== DeployStage.READY;
-  if (a.status === DeployStage.READY) ready(a.url, a.revision);
+  // A sleeping app serves too: the preview's request wakes it.
+  const serving = a.status === DeployStage.READY || a.status === DeployStage.SLEEPING;
+  $('ready').hidden = !serving;
+  if (serving) ready(a.url, a.revision);
 }
 
 async function deleteApp(): Promise<void> {
