@@ -127,6 +127,7 @@ pub async fn run(
                 memory: config.app_memory.to_string(),
                 runtime_class: k.runtime_class.clone(),
                 start_timeout_seconds: config.start_timeout.min(3600) as i32,
+                placement: k.placement(),
             };
             Arc::new(KubeRuntime::connect(settings).await?)
         }

@@ -64,6 +64,7 @@ fn settings(namespace: &str) -> KubeSettings {
         memory: "128Mi".into(),
         runtime_class: None,
         start_timeout_seconds: 30,
+        placement: Default::default(),
     }
 }
 

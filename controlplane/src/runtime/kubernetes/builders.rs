@@ -8,9 +8,10 @@ use k8s_openapi::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment},
         core::v1::{
             Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort,
-            EmptyDirVolumeSource, EnvVar, HTTPGetAction, PodSecurityContext, PodSpec,
-            PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
-            ServicePort, ServiceSpec, Volume, VolumeMount,
+            EmptyDirVolumeSource, EnvVar, HTTPGetAction, Lifecycle, LifecycleHandler,
+            PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+            SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
+            Toleration, Volume, VolumeMount,
         },
         networking::v1::{
             IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule,
@@ -34,6 +35,10 @@ pub const APP_LABEL: &str = "gofast.dev/app-id";
 pub const REVISION_ANNOTATION: &str = "gofast.dev/revision";
 /// The port the runner listens on inside the pod.
 pub const RUNNER_PORT: i32 = 8000;
+/// Seconds a pod that is being replaced keeps serving after it left the
+/// Service's endpoints, so that Traefik stops sending it requests before the
+/// app is told to stop (a rollout or a delete drops no request).
+pub const DRAIN_SECONDS: i64 = 5;
 /// Address ranges inside a cluster that apps must not reach.
 const PRIVATE_RANGES: [&str; 5] = [
     "10.0.0.0/8",
@@ -57,6 +62,44 @@ pub struct KubeSettings {
     /// e.g. "gvisor", for a sandboxed container runtime.
     pub runtime_class: Option<String>,
     pub start_timeout_seconds: i32,
+    pub placement: PodPlacement,
+}
+
+/// Where app pods may run and how their image is found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodPlacement {
+    /// `imagePullPolicy`; the cluster's default when unset.
+    pub image_pull_policy: Option<String>,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<NodeToleration>,
+}
+
+/// A node taint app pods tolerate: `key[=value]:effect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeToleration {
+    pub key: String,
+    /// `None` tolerates the key with any value.
+    pub value: Option<String>,
+    pub effect: String,
+}
+
+impl NodeToleration {
+    fn to_kube(&self) -> Toleration {
+        Toleration {
+            key: Some(self.key.clone()),
+            operator: Some(
+                if self.value.is_some() {
+                    "Equal"
+                } else {
+                    "Exists"
+                }
+                .into(),
+            ),
+            value: self.value.clone(),
+            effect: Some(self.effect.clone()),
+            ..Default::default()
+        }
+    }
 }
 
 /// Everything that runs one app.
@@ -243,6 +286,17 @@ fn deployment(t: &Target, s: &KubeSettings) -> Deployment {
     let container = Container {
         name: "app".into(),
         image: Some(s.runner_image.clone()),
+        image_pull_policy: s.placement.image_pull_policy.clone(),
+        // Taken out of the endpoints first, stopped later: see DRAIN_SECONDS.
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: DRAIN_SECONDS,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         env: Some(vec![
             env("PORT", RUNNER_PORT.to_string()),
             env("GOFAST_HOST", "0.0.0.0"),
@@ -320,6 +374,17 @@ fn deployment(t: &Target, s: &KubeSettings) -> Deployment {
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     runtime_class_name: s.runtime_class.clone(),
+                    // The drain, then uvicorn's own graceful stop.
+                    termination_grace_period_seconds: Some(DRAIN_SECONDS + 10),
+                    node_selector: (!s.placement.node_selector.is_empty())
+                        .then(|| s.placement.node_selector.clone()),
+                    tolerations: (!s.placement.tolerations.is_empty()).then(|| {
+                        s.placement
+                            .tolerations
+                            .iter()
+                            .map(NodeToleration::to_kube)
+                            .collect()
+                    }),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         run_as_user: Some(10001),
@@ -518,7 +583,66 @@ mod tests {
             memory: "128Mi".into(),
             runtime_class: Some("gvisor".into()),
             start_timeout_seconds: 30,
+            placement: PodPlacement::default(),
         }
+    }
+
+    #[test]
+    fn placement_reaches_the_pods_and_a_replaced_pod_drains_before_it_stops() {
+        let mut s = settings();
+        s.placement = PodPlacement {
+            image_pull_policy: Some("Never".into()),
+            node_selector: BTreeMap::from([("pool".into(), "apps".into())]),
+            tolerations: vec![
+                NodeToleration {
+                    key: "gofast.dev/real-node".into(),
+                    value: None,
+                    effect: "NoSchedule".into(),
+                },
+                NodeToleration {
+                    key: "sandbox".into(),
+                    value: Some("gvisor".into()),
+                    effect: "NoExecute".into(),
+                },
+            ],
+        };
+        let pod = build(&target(), &s)
+            .deployment
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(pod.node_selector.unwrap()["pool"], "apps");
+        let t = pod.tolerations.unwrap();
+        assert_eq!(
+            (t[0].operator.as_deref(), t[0].value.as_deref()),
+            (Some("Exists"), None)
+        );
+        assert_eq!(
+            (
+                t[1].operator.as_deref(),
+                t[1].value.as_deref(),
+                t[1].effect.as_deref()
+            ),
+            (Some("Equal"), Some("gvisor"), Some("NoExecute"))
+        );
+        let c = &pod.containers[0];
+        assert_eq!(c.image_pull_policy.as_deref(), Some("Never"));
+        let drain = c.lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap();
+        assert_eq!(drain.sleep.as_ref().unwrap().seconds, DRAIN_SECONDS);
+        assert!(pod.termination_grace_period_seconds.unwrap() > DRAIN_SECONDS);
+
+        // Without placement settings the cluster decides.
+        let pod = build(&target(), &settings())
+            .deployment
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert!(pod.node_selector.is_none() && pod.tolerations.is_none());
+        assert!(pod.containers[0].image_pull_policy.is_none());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use kube::{
 };
 use tracing::warn;
 
-pub use self::builders::KubeSettings;
+pub use self::builders::{KubeSettings, NodeToleration, PodPlacement};
 use self::{
     builders::{AppObjects, MANAGED_BY, ObjectKind, object_name},
     lease::LeaseLock,

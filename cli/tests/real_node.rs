@@ -1,0 +1,647 @@
+//! `gofast up --runtime kubernetes` against the test control plane with a
+//! real node: pods run in containerd on `gofast-node-0` and Traefik routes to
+//! them (`scripts/kube-node.sh start` + `traefik`; `scripts/test.sh` runs this
+//! suite in its real-node stage). Every request here goes through Traefik.
+//!
+//! Runs when `GOFAST_TEST_REAL_NODE=1` (then a missing piece is a failure),
+//! or locally when the node is up; skipped with `GOFAST_TEST_REAL_NODE=0`
+//! (the workspace stage of scripts/test.sh, which runs it in a stage of its
+//! own). Under CI a skip without that `0` is a failure.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use k8s_openapi::api::{
+    apps::v1::{Deployment, ReplicaSet},
+    core::v1::{ConfigMap, Namespace, Pod, Service},
+    discovery::v1::EndpointSlice,
+    networking::v1::NetworkPolicy,
+};
+use kube::{
+    Api, Client,
+    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams},
+};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The node the kubelet of kube-node.sh registers, and the taint that keeps
+/// other tests' pods off it.
+const NODE: &str = "gofast-node-0";
+const NODE_TAINT: &str = "gofast.dev/real-node:NoSchedule";
+const APPS_HOST: &str = "apps.gofast.test";
+/// What Traefik answers for a path no route matches.
+const TRAEFIK_404: &str = "404 page not found";
+
+struct RealNode {
+    /// Traefik's `web` entry point on this machine's loopback.
+    traefik: SocketAddr,
+    runner_image: String,
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// `KEY=VALUE` lines of the state file kube-node.sh writes.
+fn node_state(key: &str) -> Option<String> {
+    let path = repo().join(".cache/kube/node-state");
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+        .next_back()
+}
+
+/// Where the node and Traefik are, or `None` to skip (see the module doc).
+fn real_node() -> Option<RealNode> {
+    let wanted = std::env::var("GOFAST_TEST_REAL_NODE").ok();
+    if wanted.as_deref() == Some("0") {
+        eprintln!(
+            "skipped: GOFAST_TEST_REAL_NODE=0 (scripts/test.sh runs this in its real-node stage)"
+        );
+        return None;
+    }
+    let required = wanted.as_deref() == Some("1") || ci();
+    let missing = |what: &str| {
+        assert!(
+            !required,
+            "the real node is not ready: {what}. Start it with scripts/kube-testenv.sh start, \
+             scripts/kube-node.sh start and scripts/kube-node.sh traefik (scripts/test.sh does)"
+        );
+        eprintln!("skipped: {what} (start scripts/kube-node.sh start + traefik to run)");
+    };
+    if std::env::var_os("KUBECONFIG").is_none() {
+        missing("KUBECONFIG is not set");
+        return None;
+    }
+    if node_state("READY").as_deref() != Some("1") {
+        missing("no node in .cache/kube/node-state");
+        return None;
+    }
+    let traefik = match std::env::var("GOFAST_TEST_TRAEFIK_ADDR")
+        .ok()
+        .or_else(|| node_state("TRAEFIK_WEB_PORT").map(|p| format!("127.0.0.1:{p}")))
+    {
+        Some(addr) => addr.parse().expect("GOFAST_TEST_TRAEFIK_ADDR is HOST:PORT"),
+        None => {
+            missing("Traefik is not started (no TRAEFIK_WEB_PORT in .cache/kube/node-state)");
+            return None;
+        }
+    };
+    let runner_image = std::env::var("GOFAST_TEST_RUNNER_IMAGE")
+        .unwrap_or_else(|_| "gofast.dev/runner:testenv".into());
+    Some(RealNode {
+        traefik,
+        runner_image,
+    })
+}
+
+/// `gofast up --runtime kubernetes` in a namespace of its own, apps on the
+/// real node, their URLs on Traefik's port under [`APPS_HOST`].
+struct Cluster {
+    platform: Option<Platform>,
+    namespace: String,
+    client: Client,
+    /// Talks to Traefik whatever host a URL names.
+    http: reqwest::Client,
+    traefik: SocketAddr,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(node: &RealNode, extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let namespace = format!("real-{}", gofast_controlplane::ids::new_id(6));
+        let apps_url = format!("http://{APPS_HOST}:{}", node.traefik.port());
+        let selector = format!("kubernetes.io/hostname={NODE}");
+        let mut args = vec![
+            "--runtime",
+            "kubernetes",
+            "--kube-namespace",
+            &namespace,
+            "--public-url",
+            "http://gofast.test",
+            "--apps-url",
+            &apps_url,
+            "--runner-image",
+            &node.runner_image,
+            "--image-pull-policy",
+            "never",
+            "--kube-node-selector",
+            &selector,
+            "--kube-toleration",
+            NODE_TAINT,
+        ];
+        args.extend(extra);
+        let platform = Platform::start_in(&tmp.path().join("d"), "127.0.0.1:0", &args);
+        let http = reqwest::Client::builder()
+            .resolve(APPS_HOST, node.traefik)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Self {
+            platform: Some(platform),
+            namespace,
+            client: Client::try_default().await.expect("the test cluster"),
+            http,
+            traefik: node.traefik,
+            _tmp: tmp,
+        }
+    }
+
+    fn platform(&self) -> &Platform {
+        self.platform.as_ref().expect("running")
+    }
+
+    /// The app's pods, by revision annotation.
+    async fn pods(&self, app_id: &str) -> Vec<Pod> {
+        Api::<Pod>::namespaced(self.client.clone(), &self.namespace)
+            .list(&ListParams::default().labels(&format!("gofast.dev/app-id={app_id}")))
+            .await
+            .expect("list pods")
+            .items
+    }
+
+    /// GETs `url` until the app answers rather than Traefik's "no route" 404
+    /// (its configuration follows the cluster within its throttle, 2 s):
+    /// the status and the body.
+    async fn routed(&self, url: &str) -> (reqwest::StatusCode, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let answer = match self.http.get(url).send().await {
+                Ok(r) => Ok((r.status(), r.text().await.unwrap_or_default())),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok((status, body)) if !(status == 404 && body.trim() == TRAEFIK_404) => {
+                    return (status, body);
+                }
+                _ if Instant::now() > deadline => panic!("{url} is not routed: {answer:?}"),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Stops the platform and removes the namespace (best effort).
+    async fn finish(mut self) {
+        drop(self.platform.take());
+        let _ = Api::<Namespace>::all(self.client.clone())
+            .delete(&self.namespace, &DeleteParams::background())
+            .await;
+    }
+}
+
+/// `gofast deploy DIR/main.py --name NAME -o json`: the events and the exit status.
+fn deploy(user: &User, main: &std::path::Path, name: &str) -> (Vec<serde_json::Value>, bool) {
+    let out = user.run(&[
+        "deploy",
+        main.to_str().unwrap(),
+        "--name",
+        name,
+        "-o",
+        "json",
+    ]);
+    let events = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON event"))
+        .collect();
+    (events, out.status.success())
+}
+
+fn stages(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e["stage"].as_str().map(String::from))
+        .collect()
+}
+
+const LIFE: &str = r#"import errno, os
+from fastapi import FastAPI
+
+print("hello from the pod", flush=True)
+app = FastAPI()
+
+
+@app.get("/")
+def root():
+    return {"message": "VERSION"}
+
+
+def try_write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return "written"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+@app.get("/inside")
+def inside():
+    return {
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "secrets": os.path.exists("/var/run/secrets"),
+        "root": try_write("/probe"),
+        "app": try_write("/app/probe"),
+        "tmp": try_write("/tmp/probe"),
+    }
+"#;
+
+fn life(version: &str) -> String {
+    LIFE.replace("VERSION", version)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_lives_its_whole_life_on_the_real_node_behind_traefik() {
+    let Some(node) = real_node() else {
+        return;
+    };
+    // Advisory, like the isolation tests: the checker would refuse the
+    // probe's `os` and `open`, as code that slipped past it would not be.
+    let cluster = Cluster::start(&node, &["--validation", "advisory"]).await;
+    let ada = Arc::new(cluster.platform().user("ada@example.com"));
+    let tmp = tempfile::tempdir().unwrap();
+
+    // READY only once the pod answers /health: it is then Ready in the
+    // cluster, and the route answers.
+    let v1 = write_app(tmp.path(), "v1", &life("v1"));
+    let (events, ok) = deploy(&ada, &v1, "life");
+    assert!(ok, "{events:?}");
+    let seen = stages(&events);
+    let health = seen.iter().position(|s| s == "HEALTH_CHECK");
+    let ready = seen.iter().position(|s| s == "READY");
+    assert!(
+        matches!((health, ready), (Some(h), Some(r)) if h < r),
+        "{seen:?}"
+    );
+    let summary = events.last().unwrap();
+    let app_id = summary["app_id"].as_str().unwrap().to_string();
+    let url = summary["url"].as_str().unwrap().to_string();
+    let prefix = format!("/user/{}/app/{app_id}", user_id_of(&url));
+    assert_eq!(
+        url,
+        format!("http://{APPS_HOST}:{}{prefix}/", cluster.traefik.port())
+    );
+    let pods = cluster.pods(&app_id).await;
+    assert_eq!(pods.len(), 1, "one pod serves the app");
+    assert_eq!(
+        pods[0].spec.as_ref().unwrap().node_name.as_deref(),
+        Some(NODE)
+    );
+    let pod_ready = pods[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    assert!(pod_ready, "READY was reported before the pod was Ready");
+    let routed_at = Instant::now();
+    let (status, body) = cluster.routed(&url).await;
+    eprintln!("the route answered {:?} after READY", routed_at.elapsed());
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"],
+        "v1"
+    );
+
+    // /docs and /openapi.json under the prefix.
+    let docs = cluster.http.get(format!("{url}docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    let docs = docs.text().await.unwrap();
+    assert!(
+        docs.contains(&format!("{prefix}/openapi.json")),
+        "/docs does not load the prefixed schema:\n{docs}"
+    );
+    let openapi = cluster
+        .http
+        .get(format!("{url}openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openapi.status(), 200);
+    let openapi: serde_json::Value = openapi.json().await.unwrap();
+    assert_eq!(openapi["servers"][0]["url"], prefix.as_str(), "{openapi}");
+
+    // The hardened pod really runs the app: not root, nothing writable but
+    // /tmp, no service-account token.
+    let inside: serde_json::Value = cluster
+        .http
+        .get(format!("{url}inside"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inside["uid"], 10001, "{inside}");
+    assert_eq!(inside["gid"], 10001, "{inside}");
+    assert_eq!(inside["secrets"], false, "a token is mounted: {inside}");
+    assert_eq!(inside["root"], "EROFS", "{inside}");
+    assert_eq!(inside["app"], "EROFS", "{inside}");
+    assert_eq!(inside["tmp"], "written", "{inside}");
+
+    // The app's output, through the apiserver and the kubelet.
+    let logs = ada.run(&["logs", "life"]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    assert!(
+        text(&logs.stdout).contains("hello from the pod"),
+        "{}",
+        text(&logs.stdout)
+    );
+
+    // An update: a client hits the route all along and no request fails.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = tokio::spawn(hammer(cluster.http.clone(), url.clone(), stop.clone()));
+    let v2 = write_app(tmp.path(), "v2", &life("v2"));
+    let a = ada.clone();
+    let (events, ok) = tokio::task::spawn_blocking(move || deploy(&a, &v2, "life"))
+        .await
+        .unwrap();
+    let ready_at = Instant::now();
+    assert!(ok, "{events:?}");
+    // Until the old pod is gone, and a little after.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster.pods(&app_id).await.len() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the old pod outlived the rollout"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let answers = client.await.unwrap();
+    let failures: Vec<&(Instant, String)> = answers
+        .iter()
+        .filter(|(_, a)| !a.starts_with('v'))
+        .collect();
+    let last_old = answers
+        .iter()
+        .filter(|(_, a)| a == "v1")
+        .map(|(at, _)| at.saturating_duration_since(ready_at).as_secs_f64())
+        .fold(f64::MIN, f64::max);
+    eprintln!(
+        "rollout: {} requests, {} failed, the old code answered until {last_old:.1}s after READY",
+        answers.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "requests failed during the rollout: {failures:?}"
+    );
+    assert!(answers.len() > 20, "too few requests to tell: {answers:?}");
+    assert_eq!(answers.first().map(|(_, a)| a.as_str()), Some("v1"));
+    // Both revisions answer while Traefik moves over; once READY has been
+    // out for Traefik's throttle (2 s) and a margin, only the new one.
+    let settled = ready_at + Duration::from_secs(3);
+    let late_old: Vec<_> = answers
+        .iter()
+        .filter(|(at, a)| *at > settled && a != "v2")
+        .collect();
+    assert!(
+        late_old.is_empty(),
+        "{} answers from the old code > 3 s after READY",
+        late_old.len()
+    );
+
+    // Delete: Traefik answers 404 and nothing is left in the namespace.
+    let out = ada.run(&["delete", "life", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = cluster.http.get(&url).send().await
+            && r.status() == 404
+            && r.text().await.unwrap_or_default().trim() == TRAEFIK_404
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still routed after delete: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = leftovers(&cluster.client, &cluster.namespace).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left in the namespace: {left:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster.finish().await;
+}
+
+/// The user id in an app URL `http://host/user/{user}/app/{app}/`.
+fn user_id_of(url: &str) -> String {
+    url.split("/user/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("a /user/ URL")
+        .to_string()
+}
+
+/// GETs `url` every 50 ms until `stop`; each answer's message, or what went
+/// wrong, with when it was asked.
+async fn hammer(
+    http: reqwest::Client,
+    url: String,
+    stop: Arc<AtomicBool>,
+) -> Vec<(Instant, String)> {
+    let mut answers = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let asked = Instant::now();
+        let answer = match http.get(&url).send().await {
+            Ok(r) if r.status() == 200 => match r.json::<serde_json::Value>().await {
+                Ok(v) => v["message"].as_str().unwrap_or("no message").to_string(),
+                Err(e) => format!("bad body: {e}"),
+            },
+            Ok(r) => format!("status {}", r.status()),
+            Err(e) => format!("error: {e}"),
+        };
+        answers.push((asked, answer));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answers
+}
+
+/// Everything an app could leave behind in the namespace.
+async fn leftovers(client: &Client, ns: &str) -> Vec<String> {
+    async fn names<K>(api: Api<K>, kind: &str) -> Vec<String>
+    where
+        K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
+        api.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .map(|o| format!("{kind}/{}", o.meta().name.clone().unwrap_or_default()))
+            .collect()
+    }
+    let c = || client.clone();
+    let traefik =
+        |kind| ApiResource::from_gvk(&GroupVersionKind::gvk("traefik.io", "v1alpha1", kind));
+    let mut left = Vec::new();
+    left.extend(
+        names(Api::<ConfigMap>::namespaced(c(), ns), "ConfigMap")
+            .await
+            .into_iter()
+            .filter(|n| n != "ConfigMap/kube-root-ca.crt"),
+    );
+    left.extend(names(Api::<Deployment>::namespaced(c(), ns), "Deployment").await);
+    left.extend(names(Api::<ReplicaSet>::namespaced(c(), ns), "ReplicaSet").await);
+    left.extend(names(Api::<Pod>::namespaced(c(), ns), "Pod").await);
+    left.extend(names(Api::<Service>::namespaced(c(), ns), "Service").await);
+    left.extend(names(Api::<EndpointSlice>::namespaced(c(), ns), "EndpointSlice").await);
+    left.extend(names(Api::<NetworkPolicy>::namespaced(c(), ns), "NetworkPolicy").await);
+    for kind in ["Middleware", "IngressRoute"] {
+        let api = Api::<DynamicObject>::namespaced_with(c(), ns, &traefik(kind));
+        left.extend(
+            api.list(&ListParams::default())
+                .await
+                .expect("list")
+                .items
+                .iter()
+                .map(|o| format!("{kind}/{}", o.metadata.name.clone().unwrap_or_default())),
+        );
+    }
+    left
+}
+
+/// Deploys `code` as `name` and expects FAILED; returns the FAILED event.
+fn fails(user: &User, dir: &std::path::Path, name: &str, code: &str) -> serde_json::Value {
+    let main = write_app(dir, name, code);
+    let (events, ok) = deploy(user, &main, name);
+    assert!(!ok, "{name} deployed: {events:?}");
+    assert!(
+        !stages(&events).iter().any(|s| s == "READY"),
+        "{name}: {events:?}"
+    );
+    events
+        .iter()
+        .find(|e| e["stage"] == "FAILED")
+        .cloned()
+        .unwrap_or_else(|| panic!("{name}: no FAILED event in {events:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memory_hog_and_a_crash_at_import_end_failed_with_their_reason() {
+    let Some(node) = real_node() else {
+        return;
+    };
+    let cluster = Cluster::start(&node, &[]).await;
+    let ada = Arc::new(cluster.platform().user("ada@example.com"));
+    let tmp = Arc::new(tempfile::tempdir().unwrap());
+    let (a, t) = (ada.clone(), tmp.clone());
+    let hog = tokio::task::spawn_blocking(move || {
+        fails(
+            &a,
+            t.path(),
+            "hog",
+            "from fastapi import FastAPI\n\napp = FastAPI()\nblob = \"x\" * (512 * 1024 * 1024)\n",
+        )
+    });
+    let (a, t) = (ada.clone(), tmp.clone());
+    let crash = tokio::task::spawn_blocking(move || {
+        fails(
+            &a,
+            t.path(),
+            "crash",
+            "from fastapi import FastAPI\n\napp = FastAPI()\nratio = 1 / 0\n",
+        )
+    });
+    let hog = hog.await.unwrap();
+    let message = hog["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("exceeded memory limit (128 MiB)"),
+        "the hog failed for another reason: {hog}"
+    );
+    let crash = crash.await.unwrap();
+    let tail = crash["output_tail"].as_str().unwrap_or_default();
+    assert!(tail.contains("ZeroDivisionError"), "{crash}");
+    assert!(
+        tail.contains("main.py\", line 4"),
+        "the traceback does not name the user's line: {crash}"
+    );
+    for name in ["hog", "crash"] {
+        let status = ada.run(&["status", name, "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(v["status"], "FAILED", "{name}");
+    }
+    cluster.finish().await;
+}
+
+const ECHO: &str = r#"from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+
+
+@app.websocket("/ws")
+async def echo(ws: WebSocket):
+    await ws.accept()
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            if msg.get("text") is not None:
+                await ws.send_text("echo: " + msg["text"])
+            elif msg.get("bytes") is not None:
+                await ws.send_bytes(msg["bytes"][::-1])
+    except WebSocketDisconnect:
+        return
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_app_answers_through_traefik() {
+    let Some(node) = real_node() else {
+        return;
+    };
+    let cluster = Cluster::start(&node, &[]).await;
+    let ada = cluster.platform().user("ada@example.com");
+    let tmp = tempfile::tempdir().unwrap();
+    let main = write_app(tmp.path(), "echo", ECHO);
+    let url = ada.deploy(&[&main], "echo");
+    // The route exists once an HTTP request gets the app's own 404.
+    let (status, body) = cluster.routed(&format!("{url}nothing-here")).await;
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (404, r#"{"detail":"Not Found"}"#)
+    );
+    let ws_url = format!("{}ws", url.replacen("http://", "ws://", 1));
+    let tcp = tokio::net::TcpStream::connect(cluster.traefik)
+        .await
+        .unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async(ws_url.as_str(), tcp)
+        .await
+        .expect("the WebSocket handshake through Traefik");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("hello")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Message::text("echo: hello"));
+    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Message::binary(vec![3u8, 2, 1]));
+    ws.close(None).await.unwrap();
+    cluster.finish().await;
+}
