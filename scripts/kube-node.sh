@@ -3,6 +3,8 @@
 # containerd and Traefik built from the Go module proxy into .cache/kube/bin, Debian's runc and
 # CNI plugins. See testenv/README.md, "A real node".
 #
+#   scripts/kube-node.sh deps       apt-get install what the node needs, if missing (runc, CNI
+#                                   plugins, socat, mmdebstrap for the runner image)
 #   scripts/kube-node.sh build      build kubelet, containerd (+ ctr, shim) and traefik (cached,
 #                                   each rebuilt only when its version stamp changes)
 #   scripts/kube-node.sh start      needs scripts/kube-testenv.sh start first: containerd + kubelet
@@ -103,6 +105,18 @@ build_traefik() {
         log "note: building Traefik $tv; kube-testenv.sh installs the CRDs of $TRAEFIK_VERSION"
     local ld="-s -w -X $m/pkg/version.Version=$tv -X $m/pkg/version.Codename=gofast-testenv"
     CGO_ENABLED=0 build_one traefik "$TESTENV/traefik" "$m/cmd/traefik" "$(stamp_of traefik "$tv" "$ld")" "$ld"
+}
+
+cmd_deps() {
+    local missing=()
+    command -v runc >/dev/null || missing+=(runc)
+    [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+    command -v socat >/dev/null || missing+=(socat)
+    command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+    ((${#missing[@]} == 0)) && return 0
+    [[ "$(id -u)" == 0 ]] || die "missing ${missing[*]}: apt-get install -y ${missing[*]} (as root)"
+    log "installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 cmd_build() {
@@ -261,7 +275,15 @@ load_control_plane() {
 cmd_node_start() {
     [[ "$(id -u)" == 0 ]] || die "run as root (network namespace, containerd, kubelet)"
     load_control_plane
-    [[ ! -f "$NODE_STATE" ]] || die "a node is already started (or left over): scripts/kube-node.sh stop"
+    if [[ -f "$NODE_STATE" ]]; then
+        # idempotent, like kube-testenv.sh start: a node that is up and Ready stays
+        # shellcheck disable=SC1090
+        if (source "$NODE_STATE" && [[ "${READY:-0}" == 1 && -d "/proc/${NODEPID_kubelet:-0}" ]]) && node_ready; then
+            log "node $REAL_NODE is already running and Ready"
+            return 0
+        fi
+        die "a node is left over from an earlier start: scripts/kube-node.sh stop"
+    fi
     local c
     for c in runc socat nsenter ip jq openssl curl; do
         command -v "$c" >/dev/null || die "$c is missing (apt-get install -y runc socat)"
@@ -354,7 +376,12 @@ cmd_node_traefik() { # Traefik in the node's namespace (it reaches the pods), we
     [[ -f "$NODE_STATE" ]] || die "no node: scripts/kube-node.sh start"
     # shellcheck disable=SC1090
     source "$NODE_STATE"
-    [[ -z "${NODEPID_traefik:-}" ]] || die "Traefik is already started (pid $NODEPID_traefik)"
+    if [[ -n "${NODEPID_traefik:-}" ]]; then
+        curl -fsS --max-time 2 "http://127.0.0.1:$TRAEFIK_API_PORT/ping" >/dev/null 2>&1 ||
+            die "Traefik was started (pid $NODEPID_traefik) but does not answer: scripts/kube-node.sh stop, then start again"
+        log "Traefik is already running: web http://127.0.0.1:$TRAEFIK_WEB_PORT"
+        return 0
+    fi
     GOFAST_NODE_BUILD=traefik cmd_build
     local ports
     mapfile -t ports < <("$BIN/testenvctl" freeport 2)
@@ -532,6 +559,7 @@ cmd_node_stop() {
 # not pick up an edit of this file made meanwhile
 main() {
     case "${1:-}" in
+        deps) cmd_deps;;
         build) mkdir -p "$CACHE"; exec 8>"$CACHE/node-build.lock"; flock 8; cmd_build; log "binaries in $BIN";;
         start) mkdir -p "$CACHE"; exec 8>"$CACHE/node.lock"; flock 8; cmd_node_start;;
         smoke) cmd_node_smoke;;
@@ -540,7 +568,7 @@ main() {
         stop) cmd_node_stop;;
         versions) echo "kubelet $KUBE_VERSION"; echo "containerd $CONTAINERD_VERSION"
             echo "traefik $(mod_version github.com/traefik/traefik/v3 "$TESTENV/traefik") (CRDs: $TRAEFIK_VERSION)";;
-        *) echo "usage: $0 build|start|smoke|traefik|route-smoke|stop|versions" >&2; exit 2;;
+        *) echo "usage: $0 deps|build|start|smoke|traefik|route-smoke|stop|versions" >&2; exit 2;;
     esac
 }
 

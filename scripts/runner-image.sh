@@ -7,6 +7,8 @@
 # registries; `check` tests that both give the same Python minor and the same packages.
 #
 #   scripts/runner-image.sh build    -> .cache/runner-image/runner.oci.tar (+ rootfs/, kept for check)
+#   scripts/runner-image.sh ensure   build only if the image is missing or its inputs changed
+#                                    (runner/, this script, oci_layout.py; stamp in .cache/runner-image)
 #   scripts/runner-image.sh check    compare the image with runner/Dockerfile + requirements.txt
 #   scripts/runner-image.sh name     print the image reference
 #
@@ -18,6 +20,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/.cache/runner-image"
 ROOTFS="$OUT/rootfs"
 IMAGE_TAR="$OUT/runner.oci.tar"
+STAMP="$OUT/inputs.sha256"
 NAME="${GOFAST_RUNNER_IMAGE_NAME:-gofast.dev/runner:testenv}"
 SUITE=bookworm
 VENV=/opt/venv
@@ -96,7 +99,22 @@ cmd_build() {
     python3 "$ROOT/testenv/runner-image/oci_layout.py" "${args[@]}" >"$OUT/image.json"
     rm -f "$OUT/layer.tar"
     rm -rf "$OUT/wheels"
+    inputs_hash >"$STAMP"
     log "built $NAME in $((SECONDS - started))s: $IMAGE_TAR ($(du -h "$IMAGE_TAR" | cut -f1)); import with: ctr -n k8s.io images import $IMAGE_TAR"
+}
+
+# what the image is made of: a change to any of these means a new image
+inputs_hash() {
+    (cd "$ROOT" && cat runner/requirements.txt runner/gofast_runner.py runner/Dockerfile \
+        scripts/runner-image.sh testenv/runner-image/oci_layout.py && echo "$NAME") | sha256sum | cut -d' ' -f1
+}
+
+cmd_ensure() {
+    if [[ -f "$IMAGE_TAR" && -f "$STAMP" && "$(cat "$STAMP")" == "$(inputs_hash)" ]]; then
+        log "up to date: $IMAGE_TAR"
+        return 0
+    fi
+    cmd_build
 }
 
 # normalised `name==version` lines (PEP 503 names), sorted
@@ -155,7 +173,8 @@ EOF
 
 case "${1:-}" in
     build) cmd_build;;
+    ensure) cmd_ensure;;
     check) cmd_check;;
     name) echo "$NAME";;
-    *) echo "usage: $0 build|check|name" >&2; exit 2;;
+    *) echo "usage: $0 build|ensure|check|name" >&2; exit 2;;
 esac

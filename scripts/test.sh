@@ -29,6 +29,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 cleanup() {
   scripts/ferretdb.sh stop || true
+  scripts/kube-node.sh stop || true
   scripts/kube-testenv.sh stop || true
 }
 trap cleanup EXIT
@@ -45,7 +46,18 @@ eval "$(scripts/kube-testenv.sh env)"
 echo "KUBECONFIG=$KUBECONFIG"
 
 stage "cargo test (unit and end-to-end)"
-cargo test --workspace --no-fail-fast
+# The real-node suite runs in a stage of its own, below.
+GOFAST_TEST_REAL_NODE=0 cargo test --workspace --no-fail-fast
 
 stage "runner tests (pytest)"
 .venv/bin/python -m pytest runner/tests -q
+
+stage "A real node: kubelet, containerd and Traefik in network namespace gofast-node (issue #13)"
+scripts/kube-node.sh deps
+scripts/kube-node.sh build       # cached in .cache/kube/bin (stamps)
+scripts/runner-image.sh ensure   # cached in .cache/runner-image (inputs hash)
+scripts/kube-node.sh start
+scripts/kube-node.sh traefik
+
+stage "cargo test --test real_node (gofast up --runtime kubernetes, apps in real pods behind Traefik)"
+GOFAST_TEST_REAL_NODE=1 cargo test -p gofast --test real_node
