@@ -201,7 +201,7 @@ def main() -> int:
     log("waiting for every app to sleep")
     t = time.perf_counter()
     while True:
-        apps = api.call("GET", "/api/apps")["apps"]
+        apps = api.call("GET", "/api/apps")
         asleep = sum(1 for x in apps if x["status"] == "SLEEPING")
         if asleep == a.apps:
             break
