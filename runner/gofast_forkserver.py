@@ -344,10 +344,11 @@ def enter_box(req: dict, app_fd: int, run_fd: int, procs: list[int], seccomp: li
     _check(_libc.unshare(CLONE_NEWCGROUP), "unshare the cgroup namespace")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     # A /proc of this PID namespace: the app sees itself and its own children only.
-    umount("/proc")
+    # Mounted over the server's, /dev/pts and /tmp too: what lies beneath cannot be
+    # reached without unmounting, which takes capabilities (and the filter refuses).
+    # Each unmount waits for an RCU grace period; the apps directory's is the one paid.
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # Its own pseudo-terminals, as bwrap's --dev gives.
-    umount("/dev/pts")
     mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
     app = _below_apps(req["app"])
     run = _below_apps(req["run"])
@@ -357,8 +358,7 @@ def enter_box(req: dict, app_fd: int, run_fd: int, procs: list[int], seccomp: li
     bind(run, RUN_DIR, MS_NOSUID | MS_NODEV)
     # Nothing else of the data dir: the other apps' files leave this namespace.
     umount(APPS)
-    # The server's /tmp would be shared by every app: a fresh one instead.
-    umount("/tmp")
+    # The server's /tmp would be shared by every app: a fresh one over it.
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={int(req['tmp_size'])}")
     loopback_up()
     for res, value in req["rlimits"]:
@@ -420,6 +420,123 @@ def self_check() -> int:
     return 1 if problems else 0
 
 
+WARM_UP_APP = """
+from typing import Optional
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    name: str = Field(min_length=1)
+    price: float = Field(gt=0)
+    tags: list[str] = []
+    note: Optional[str] = None
+
+
+app = FastAPI(title="warm-up")
+app.add_middleware(CORSMiddleware, allow_origins=["*"])
+
+
+async def common(limit: int = Query(10, le=100)) -> int:
+    return limit
+
+
+@app.get("/")
+async def root() -> dict[str, str]:
+    return {"message": "hello"}
+
+
+@app.get("/items/{item_id}")
+async def read(item_id: int, q: str | None = None, limit: int = Depends(common)):
+    if item_id < 0:
+        raise HTTPException(status_code=404, detail="no such item")
+    return {"item_id": item_id, "q": q, "limit": limit}
+
+
+@app.post("/items", response_model=Item, status_code=201)
+async def create(item: Item, request: Request) -> Item:
+    return item
+
+
+@app.get("/page", response_class=HTMLResponse)
+async def page() -> str:
+    return "<p>hi</p>"
+"""
+
+
+def warm_up() -> None:
+    """Do once here what every app's start does first, so the children share the result.
+
+    FastAPI and pydantic import most of themselves lazily, on the first app, route, model
+    and request: building a throwaway app with typical routes and models, its OpenAPI
+    schema, one request through it and uvicorn's config makes those imports (and
+    pydantic's schema machinery) part of the frozen heap instead of ~100 ms of each start.
+    Only async endpoints are called: no thread may exist when the server forks.
+    """
+    import asyncio
+
+    import uvicorn
+
+    # Run as its own module (no `from __future__ import annotations`), as apps are.
+    import types
+
+    module = types.ModuleType("gofast_warm_up")
+    sys.modules[module.__name__] = module  # pydantic resolves the models' names there
+    exec(compile(WARM_UP_APP, "<gofast warm-up>", "exec"), module.__dict__)
+    app = module.app
+    app.openapi()
+
+    async def call(method: str, path: str, query: bytes = b"", body: bytes = b"") -> None:
+        sent = False
+
+        async def receive():
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            pass
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "root_path": "",
+            "headers": [(b"host", b"warm-up"), (b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+        await app(scope, receive, send)
+
+    async def requests() -> None:
+        await call("GET", "/")
+        await call("GET", "/items/3", b"q=x&limit=5")
+        await call("GET", "/items/-1")
+        await call("POST", "/items", body=b'{"name": "a", "price": 1.5, "tags": ["x"]}')
+        await call("POST", "/items", body=b'{"name": "", "price": -1}')
+        await call("GET", "/page")
+        await call("GET", "/openapi.json")
+        await call("GET", "/docs")
+
+    asyncio.run(requests())
+    # What uvicorn loads at start (protocols, middleware, logging config); the child's
+    # own Config does it again, for its socket and its app.
+    uvicorn.Config(app, uds="/nonexistent/app.sock", http="h11", ws="wsproto", loop="asyncio", lifespan="on").load()
+    asyncio.set_event_loop_policy(None)
+    del sys.modules[module.__name__]
+
+
 def main() -> None:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
         print("usage: gofast_forkserver.py <control fd>", file=sys.stderr)
@@ -449,6 +566,13 @@ def main() -> None:
     finally:
         sys.path.remove(here)
 
+    warm_up()
+    import threading
+
+    if threading.active_count() != 1:
+        # A thread would be copied into no child, holding whatever lock it held.
+        print("gofast fork server: a thread is running after the warm-up; not forking", file=sys.stderr)
+        sys.exit(1)
     server = Server(sock)
     gc.collect()
     gc.freeze()

@@ -16,8 +16,10 @@ use hyperlocal::UnixConnector;
 
 /// How long one probe may take before it counts as no answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// The pause between probes while the app is not up yet.
-const PROBE_INTERVAL: Duration = Duration::from_millis(20);
+/// The pause between probes while the app is not up yet. A forked app is up
+/// in tens of milliseconds, so this is most of a warm start's resolution; a
+/// probe of an app that is not up yet is one refused connect.
+const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 /// How much of a refusal's body the reason quotes.
 const QUOTED_BODY: usize = 200;
 
