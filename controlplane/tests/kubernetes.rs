@@ -2,7 +2,14 @@
 //! manager, scheduler and a kwok node: `scripts/kube-testenv.sh`). Skipped
 //! when no cluster is configured, except under CI, where that is a failure.
 
-use std::{collections::HashSet, sync::Mutex, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use gofast_controlplane::{
     model::{AppFile, Stage},
@@ -179,12 +186,21 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
     assert!(rt.is_running("aaaaaaaaa1", 2).await);
     assert!(!rt.is_running("aaaaaaaaa1", 1).await);
 
-    // Deleted behind our back: no longer "running", so the reconciler re-applies it.
+    // Deleted behind our back: no longer "running" once the watch has seen
+    // it (the next reconcile pass, at the latest), so the reconciler re-applies it.
     Api::<Service>::namespaced(client.clone(), &ns)
         .delete(&name, &DeleteParams::default())
         .await
         .unwrap();
-    assert!(!rt.is_running("aaaaaaaaa1", 2).await);
+    let mut noticed = false;
+    for _ in 0..50 {
+        if !rt.is_running("aaaaaaaaa1", 2).await {
+            noticed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(noticed, "a deleted Service went unnoticed");
     rt.deploy(&t2, &Stages::default()).await.expect("re-apply");
     Api::<Service>::namespaced(client.clone(), &ns)
         .get(&name)
@@ -219,7 +235,12 @@ async fn a_crash_looping_revision_fails_with_its_reason() {
         return;
     };
     let ns = namespace(&client).await;
-    let rt = KubeRuntime::new(client.clone(), settings(&ns));
+    // kwok keeps this image's pods running but never ready, so the crash
+    // below is the only verdict the runtime can see (the watches would see
+    // a Ready pod before the crash otherwise).
+    let mut unready = settings(&ns);
+    unready.runner_image = "registry.invalid/gofast-runner:unready".into();
+    let rt = KubeRuntime::new(client.clone(), unready);
     let t = target("bbbbbbbbb1", 1, &[("main.py", MAIN)]);
     let stages = Stages::default();
     let deploy = rt.deploy(&t, &stages);
@@ -236,7 +257,7 @@ async fn a_crash_looping_revision_fails_with_its_reason() {
                 let status = serde_json::json!({"status": {
                     "phase": "Running",
                     "conditions": [{"type": "Ready", "status": "False"}],
-                    "containerStatuses": [{"name": "app", "image": "registry.invalid/gofast-runner:test", "imageID": "",
+                    "containerStatuses": [{"name": "app", "image": "registry.invalid/gofast-runner:unready", "imageID": "",
                         "ready": false, "restartCount": 3,
                         "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                         "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]
@@ -305,4 +326,57 @@ async fn prune_removes_apps_that_are_no_longer_in_the_store() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_running_app_is_checked_from_the_watches_without_a_request() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client).await;
+    // Counts every request but the watches' own (long-lived, `watch=1`).
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let requests = requests.clone();
+        let count = move |req: http::Request<kube::client::Body>| {
+            if !req.uri().query().unwrap_or_default().contains("watch=") {
+                requests.fetch_add(1, Ordering::SeqCst);
+            }
+            req
+        };
+        let config = kube::Config::infer().await.unwrap();
+        kube::client::ClientBuilder::try_from(config)
+            .unwrap()
+            .with_layer(&tower::util::MapRequestLayer::new(count))
+            .build()
+    };
+    let rt = KubeRuntime::new(counted, settings(&ns));
+    let t = target("ddddddddd1", 1, &[("main.py", MAIN)]);
+    tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &Stages::default()))
+        .await
+        .expect("rollout timed out")
+        .expect("rollout failed");
+    // What a reconcile pass asks of the runtime, many times over.
+    requests.store(0, Ordering::SeqCst);
+    for _ in 0..20 {
+        assert!(rt.is_running("ddddddddd1", 1).await);
+        assert_eq!(rt.running_apps().await, 1);
+        rt.prune(&HashSet::from(["ddddddddd1".to_string()])).await;
+    }
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        0,
+        "the runtime asked the API server instead of its watches"
+    );
+    // A rollout is followed from the watches too: its only requests are
+    // the applies, one per object.
+    let t2 = target("ddddddddd1", 2, &[("main.py", MAIN)]);
+    tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t2, &Stages::default()))
+        .await
+        .expect("rollout timed out")
+        .expect("rollout failed");
+    assert_eq!(requests.load(Ordering::SeqCst), ObjectKind::ALL.len());
+    // A "no" is confirmed by the API, not taken from the cache alone.
+    assert!(!rt.is_running("ddddddddd1", 3).await);
+    assert!(requests.load(Ordering::SeqCst) > ObjectKind::ALL.len());
 }

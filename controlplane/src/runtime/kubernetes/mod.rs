@@ -1,9 +1,11 @@
 //! The cluster runtime: each app is a ConfigMap, Deployment, Service,
 //! NetworkPolicy and Traefik Middleware + IngressRoute, built by pure
 //! functions (`builders`), applied with server-side apply, and followed
-//! until the new revision is ready or clearly failed (`rollout`).
+//! until the new revision is ready or clearly failed (`rollout`), as the
+//! watches of `cache` see it.
 
 pub mod builders;
+mod cache;
 mod lease;
 pub mod rollout;
 
@@ -27,6 +29,7 @@ use tracing::warn;
 pub use self::builders::{KubeSettings, NodeToleration, PodPlacement};
 use self::{
     builders::{AppObjects, MANAGED_BY, ObjectKind, object_name},
+    cache::Cache,
     lease::LeaseLock,
     rollout::{Verdict, assess},
 };
@@ -34,7 +37,11 @@ use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target};
 use crate::model::Stage;
 
 const FIELD_MANAGER: &str = "gofast";
-const POLL: Duration = Duration::from_millis(500);
+/// How long a rollout waits for the watches' first lists.
+const CACHE_WAIT: Duration = Duration::from_secs(30);
+/// A rollout wakes on each watch event; this only guards against a watch
+/// that went quiet without an error.
+const RECHECK: Duration = Duration::from_secs(5);
 /// Lines of a crashed container's previous run shown with a failure.
 const CRASH_LOG_LINES: i64 = 30;
 
@@ -42,6 +49,7 @@ pub struct KubeRuntime {
     client: Client,
     settings: KubeSettings,
     lease: LeaseLock,
+    cache: Cache,
 }
 
 fn unavailable(e: kube::Error) -> RuntimeError {
@@ -58,13 +66,16 @@ impl KubeRuntime {
         Ok(Self::new(client, settings))
     }
 
+    /// Starts the watches of the apps' objects, so it needs a Tokio runtime.
     pub fn new(client: Client, settings: KubeSettings) -> Self {
         let identity = format!("{}-{}", hostname(), crate::ids::new_id(6));
         let lease = LeaseLock::new(client.clone(), &settings.namespace, identity);
+        let cache = Cache::start(&client, &settings.namespace);
         Self {
             client,
             settings,
             lease,
+            cache,
         }
     }
 
@@ -81,25 +92,25 @@ impl KubeRuntime {
 
     /// Server-side applies every object in the order of `ObjectKind::ALL`,
     /// the root first so the others can name it as their owner. Fields we no
-    /// longer set disappear.
-    async fn apply_all(&self, mut objects: AppObjects) -> Result<(), kube::Error> {
+    /// longer set disappear. Returns the Deployment's generation.
+    async fn apply_all(&self, mut objects: AppObjects) -> Result<i64, kube::Error> {
+        let mut generation = 0;
         for &kind in ObjectKind::ALL {
             let object = objects.dynamic(kind).map_err(kube::Error::SerdeError)?;
             let name = object.metadata.name.clone().unwrap_or_default();
-            let applied = self
-                .dynamic(&kind.resource())
-                .patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&object),
-                )
-                .await?;
+            let api = self.dynamic(&kind.resource());
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let patch = Patch::Apply(&object);
+            let applied = retried(|| api.patch(&name, &params, &patch)).await?;
             if kind == ObjectKind::ROOT {
                 let uid = applied.metadata.uid.unwrap_or_default();
                 builders::set_owner(&mut objects, &uid);
             }
+            if kind == ObjectKind::Deployment {
+                generation = applied.metadata.generation.unwrap_or(0);
+            }
         }
-        Ok(())
+        Ok(generation)
     }
 
     async fn app_pods(&self, app_id: &str) -> Result<Vec<Pod>, kube::Error> {
@@ -132,22 +143,38 @@ impl KubeRuntime {
         }
     }
 
+    /// Reads the rollout from the watches' cache each time it changes.
+    /// `generation`: the Deployment's after our apply; the cache may still
+    /// hold an older one (with an older rollout's verdict) for a moment.
     async fn follow_rollout(
         &self,
         target: &Target,
         progress: &dyn Progress,
+        generation: i64,
     ) -> Result<(), DeployFailure> {
         let name = object_name(&target.app_id);
-        let deployments = self.api::<Deployment>();
+        let mut changes = self.cache.changes();
+        if !self.cache.ready(CACHE_WAIT).await {
+            return Err(DeployFailure::new(
+                "the Kubernetes API did not let the control plane watch the app's objects",
+            ));
+        }
         let mut last_stage = Stage::Applying;
         loop {
-            let deployment = retried(|| deployments.get(&name))
-                .await
-                .map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
-            let pods = retried(|| self.app_pods(&target.app_id))
-                .await
-                .map_err(|e| DeployFailure::new(unavailable(e).to_string()))?;
-            match assess(&deployment, &pods, target.revision, &self.settings.memory) {
+            changes.borrow_and_update();
+            let verdict = match self.cache.deployment(&name) {
+                Some(d) if d.metadata.generation.unwrap_or(0) >= generation => assess(
+                    &d,
+                    &self.cache.pods(&target.app_id),
+                    target.revision,
+                    &self.settings.memory,
+                ),
+                _ => Verdict::Progressing(
+                    Stage::Applying,
+                    "waiting for the Deployment controller".into(),
+                ),
+            };
+            match verdict {
                 Verdict::Ready => return Ok(()),
                 Verdict::Failed { reason, pod } => {
                     let output_tail = match pod {
@@ -171,8 +198,40 @@ impl KubeRuntime {
                     }
                 }
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The watches are gone (shutting down): no busy loop.
+                        tokio::time::sleep(RECHECK).await;
+                    }
+                }
+                _ = tokio::time::sleep(RECHECK) => {}
+            }
         }
+    }
+
+    /// `is_running` as the API says, for when the cache says no: the
+    /// reconciler re-deploys on a "no", so it must not come from a cache
+    /// that has not seen the latest event yet.
+    async fn is_running_per_api(&self, app_id: &str, revision: u32) -> bool {
+        let name = object_name(app_id);
+        let Ok(Some(d)) = self.api::<Deployment>().get_opt(&name).await else {
+            return false;
+        };
+        if !serves(&d, revision) {
+            return false;
+        }
+        let others = ObjectKind::ALL
+            .iter()
+            .filter(|k| **k != ObjectKind::Deployment)
+            .map(|k| async {
+                let found = self.dynamic(&k.resource()).get_opt(&name).await;
+                matches!(found, Ok(Some(_)))
+            });
+        futures::future::join_all(others)
+            .await
+            .into_iter()
+            .all(|exists| exists)
     }
 
     async fn delete_everything(&self, app_id: &str) -> Result<(), kube::Error> {
@@ -194,9 +253,27 @@ impl KubeRuntime {
     }
 }
 
+/// True when the Deployment runs `revision` with a pod available.
+fn serves(d: &Deployment, revision: u32) -> bool {
+    let rev = d
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(builders::REVISION_ANNOTATION));
+    rev.map(String::as_str) == Some(revision.to_string().as_str()) && available(d)
+}
+
+fn available(d: &Deployment) -> bool {
+    d.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
+        > 0
+}
+
 /// Calls the API server again while it fails for a passing reason (busy,
 /// restarting, a dropped connection), a few times with growing waits: a
-/// rollout should not fail because one poll did.
+/// deploy should not fail because one request did.
 async fn retried<T, F, Fut>(call: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
@@ -260,11 +337,12 @@ impl Runtime for KubeRuntime {
             &format!("applying the objects of revision {}", target.revision),
         );
         let objects = builders::build(target, &self.settings);
-        self.apply_all(objects).await.map_err(|e| {
+        let generation = self.apply_all(objects).await.map_err(|e| {
             DeployFailure::new(format!("the cluster refused the app's objects: {e}"))
         })?;
         let limit = Duration::from_secs(self.settings.start_timeout_seconds.max(1) as u64 + 60);
-        match tokio::time::timeout(limit, self.follow_rollout(target, progress)).await {
+        let rollout = self.follow_rollout(target, progress, generation);
+        match tokio::time::timeout(limit, rollout).await {
             Ok(result) => result,
             Err(_) => Err(DeployFailure::new(format!(
                 "the app did not become ready within {}s",
@@ -274,37 +352,18 @@ impl Runtime for KubeRuntime {
     }
 
     async fn is_running(&self, app_id: &str, revision: u32) -> bool {
+        // From the watches, without a request; objects deleted behind our
+        // back make the app "not running", so the reconciler applies them
+        // again (after the API confirms it).
         let name = object_name(app_id);
-        let Ok(Some(d)) = self.api::<Deployment>().get_opt(&name).await else {
-            return false;
-        };
-        let rev = d
-            .meta()
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(builders::REVISION_ANNOTATION));
-        let available = d
-            .status
-            .as_ref()
-            .and_then(|s| s.available_replicas)
-            .unwrap_or(0)
-            > 0;
-        if rev.map(String::as_str) != Some(revision.to_string().as_str()) || !available {
-            return false;
+        if self.cache.ready(Duration::ZERO).await
+            && let Some(d) = self.cache.deployment(&name)
+            && serves(&d, revision)
+            && self.cache.missing(&name).is_empty()
+        {
+            return true;
         }
-        // Objects deleted behind our back make the app "not running", so the
-        // reconciler applies them again.
-        let others = ObjectKind::ALL
-            .iter()
-            .filter(|k| **k != ObjectKind::Deployment)
-            .map(|k| async {
-                let found = self.dynamic(&k.resource()).get_opt(&name).await;
-                matches!(found, Ok(Some(_)))
-            });
-        futures::future::join_all(others)
-            .await
-            .into_iter()
-            .all(|exists| exists)
+        self.is_running_per_api(app_id, revision).await
     }
 
     async fn remove(&self, app_id: &str) -> Result<(), RuntimeError> {
@@ -338,19 +397,17 @@ impl Runtime for KubeRuntime {
     }
 
     async fn running_apps(&self) -> usize {
+        if self.cache.ready(Duration::ZERO).await {
+            return self
+                .cache
+                .deployments()
+                .iter()
+                .filter(|d| available(d))
+                .count();
+        }
         let lp = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
         match self.api::<Deployment>().list(&lp).await {
-            Ok(list) => list
-                .items
-                .iter()
-                .filter(|d| {
-                    d.status
-                        .as_ref()
-                        .and_then(|s| s.available_replicas)
-                        .unwrap_or(0)
-                        > 0
-                })
-                .count(),
+            Ok(list) => list.items.iter().filter(|d| available(d)).count(),
             Err(_) => 0,
         }
     }
@@ -360,18 +417,21 @@ impl Runtime for KubeRuntime {
     }
 
     async fn prune(&self, keep: &HashSet<String>) {
-        let lp = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
-        let Ok(maps) = self.api::<ConfigMap>().list(&lp).await else {
-            return;
+        // Each app's root object names it; a stale cache only delays this.
+        let apps = if self.cache.ready(Duration::ZERO).await {
+            self.cache.app_ids()
+        } else {
+            let lp = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+            let Ok(maps) = self.api::<ConfigMap>().list(&lp).await else {
+                return;
+            };
+            maps.items
+                .into_iter()
+                .filter_map(|cm| cm.metadata.labels?.get(builders::APP_LABEL).cloned())
+                .collect()
         };
-        for cm in maps.items {
-            let app = cm
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(builders::APP_LABEL))
-                .cloned();
-            if let Some(app) = app.filter(|a| !keep.contains(a))
+        for app in apps {
+            if !keep.contains(&app)
                 && let Err(e) = self.delete_everything(&app).await
             {
                 warn!(app_id = %app, error = %e, "could not remove the objects of a deleted app");
