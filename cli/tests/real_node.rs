@@ -44,6 +44,8 @@ const TRAEFIK_404: &str = "404 page not found";
 struct RealNode {
     /// Traefik's `web` entry point on this machine's loopback.
     traefik: SocketAddr,
+    /// Traefik's Prometheus metrics.
+    metrics_url: String,
     runner_image: String,
 }
 
@@ -98,10 +100,21 @@ fn real_node() -> Option<RealNode> {
             return None;
         }
     };
+    let metrics_url = match std::env::var("GOFAST_TEST_TRAEFIK_METRICS_URL")
+        .ok()
+        .or_else(|| node_state("TRAEFIK_API_PORT").map(|p| format!("http://127.0.0.1:{p}/metrics")))
+    {
+        Some(url) => url,
+        None => {
+            missing("no TRAEFIK_API_PORT in .cache/kube/node-state");
+            return None;
+        }
+    };
     let runner_image = std::env::var("GOFAST_TEST_RUNNER_IMAGE")
         .unwrap_or_else(|_| "gofast.dev/runner:testenv".into());
     Some(RealNode {
         traefik,
+        metrics_url,
         runner_image,
     })
 }
@@ -141,6 +154,8 @@ impl Cluster {
             &selector,
             "--kube-toleration",
             NODE_TAINT,
+            "--traefik-metrics-url",
+            &node.metrics_url,
         ];
         args.extend(extra);
         let platform = Platform::start_in(&tmp.path().join("d"), "127.0.0.1:0", &args);
@@ -643,5 +658,69 @@ async fn a_websocket_app_answers_through_traefik() {
         .unwrap();
     assert_eq!(got, Message::binary(vec![3u8, 2, 1]));
     ws.close(None).await.unwrap();
+    cluster.finish().await;
+}
+
+/// `last_activity_at` (ms) of every app, read from the platform's SQLite
+/// store: the API does not show it, and it is what idle removal goes by.
+fn last_activity(platform: &Platform) -> std::collections::HashMap<String, i64> {
+    let script = "import json, sqlite3, sys\n\
+                  db = sqlite3.connect(sys.argv[1])\n\
+                  print(json.dumps(dict(db.execute('SELECT id, last_activity_at FROM apps'))))";
+    let out = std::process::Command::new(venv().join("bin/python"))
+        .args(["-c", script])
+        .arg(platform.data_dir.join("gofast.db"))
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("a JSON map")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_through_traefik_count_as_the_apps_activity() {
+    let Some(node) = real_node() else {
+        return;
+    };
+    let cluster = Cluster::start(&node, &[]).await;
+    let ada = cluster.platform().user("ada@example.com");
+    let tmp = tempfile::tempdir().unwrap();
+    let used = ada.deploy(
+        &[&write_app(tmp.path(), "used", &hello_main("used"))],
+        "used",
+    );
+    let unused = ada.deploy(
+        &[&write_app(tmp.path(), "unused", &hello_main("unused"))],
+        "unused",
+    );
+    let id = |url: &str| {
+        url.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (used_id, unused_id) = (id(&used), id(&unused));
+    let before = last_activity(cluster.platform());
+    // Never through the control plane: Traefik's counters are all it sees.
+    for _ in 0..5 {
+        let (status, _) = cluster.routed(&used).await;
+        assert_eq!(status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let now = last_activity(cluster.platform());
+        if now[&used_id] > before[&used_id] {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "requests through Traefik did not count as activity: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        after[&unused_id], before[&unused_id],
+        "an app nobody used became active"
+    );
     cluster.finish().await;
 }

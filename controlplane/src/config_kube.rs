@@ -51,6 +51,12 @@ pub struct KubeConfig {
     #[arg(long, env = "GOFAST_TRAEFIK_NAMESPACE", default_value = "traefik")]
     pub traefik_namespace: String,
 
+    /// Traefik's Prometheus metrics, e.g. http://traefik.traefik:9100/metrics:
+    /// requests through Traefik count as the apps' activity (without it, apps
+    /// in use are removed after --idle-hours).
+    #[arg(long, env = "GOFAST_TRAEFIK_METRICS_URL")]
+    pub traefik_metrics_url: Option<String>,
+
     /// Traefik entry point of the IngressRoutes.
     #[arg(long, env = "GOFAST_TRAEFIK_ENTRYPOINT", default_value = "web")]
     pub traefik_entrypoint: String,

@@ -162,6 +162,15 @@ pub async fn run(
         },
     );
     platform.spawn_reconciler(shutdown.clone());
+    if config.runtime == RuntimeKind::Kubernetes {
+        crate::runtime::kubernetes::activity::follow_traefik(
+            &config.kube,
+            platform.clone(),
+            std::time::Duration::from_secs(config.reconcile_seconds.max(1)),
+            shutdown.clone(),
+            say,
+        );
+    }
 
     let app = router(platform.clone(), origins.clone())?;
     info!(%addr, data_dir = %data_dir.display(), apps = %origins.apps, "serving");

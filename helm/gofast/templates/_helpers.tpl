@@ -127,3 +127,12 @@ app.kubernetes.io/part-of: gofast
 {{- end }}
 {{- $uri }}
 {{- end }}
+
+{{/* apps.nodeSelector as "k1=v1,k2=v2" (GOFAST_KUBE_NODE_SELECTOR). */}}
+{{- define "gofast.nodeSelectorList" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

@@ -4,6 +4,7 @@
 //! until the new revision is ready or clearly failed (`rollout`), as the
 //! watches of `cache` see it.
 
+pub mod activity;
 pub mod builders;
 mod cache;
 mod lease;
