@@ -114,12 +114,14 @@ class Platform:
         self.path = urllib.parse.urlsplit(self.app_url).path
         self.gw = Conn(self.app_url)
 
-    def deploy_once(self, marker: str, poll: float) -> float:
-        """ms from PUT to the first 200 with `marker` through the gateway."""
+    def deploy_once(self, marker: str, poll: float) -> tuple[float, dict]:
+        """ms from PUT to the first 200 with `marker` through the gateway, and the ms of
+        the deploy's stages (STARTING, HEALTH_CHECK, READY) from the PUT."""
         code = app_code(marker)
         self.gw.request("GET", self.path)  # a warm poller connection
+        t0_wall = time.time()
         t0 = time.perf_counter()
-        self.api.update_app(self.name, {"main.py": code})
+        revision = self.api.update_app(self.name, {"main.py": code})
         deadline = t0 + 60
         while True:
             try:
@@ -127,7 +129,10 @@ class Platform:
             except OSError:
                 status, body = 0, b""
             if status == 200 and marker.encode() in body:
-                return (time.perf_counter() - t0) * 1000
+                ms = (time.perf_counter() - t0) * 1000
+                _, _, events = self.api.app_status(self.name)
+                stages = {st: (t - t0_wall) * 1000 for rev, st, t in events if rev == revision}
+                return ms, stages
             if time.perf_counter() > deadline:
                 raise SystemExit(f"--start {self.start}: {marker} never answered")
             time.sleep(poll)
@@ -175,12 +180,19 @@ def main() -> None:
             p.create("warm", work)
         nonce = uuid.uuid4().hex[:8]
         samples: dict[str, list[float]] = {p.start: [] for p in platforms}
+        # STARTING -> READY: the start itself (spawn, the app's own start, /health).
+        starts: dict[str, list[float]] = {p.start: [] for p in platforms}
         for i in range(a.runs):
             order = platforms if i % 2 == 0 else platforms[::-1]
             for p in order:
-                ms = p.deploy_once(f"{p.start}-{i}-{nonce}", a.poll_ms / 1000)
+                ms, stages = p.deploy_once(f"{p.start}-{i}-{nonce}", a.poll_ms / 1000)
                 samples[p.start].append(ms)
-                log(f"{p.start:4} deploy {i + 1:2}/{a.runs}: first new 200 after {ms:6.1f} ms")
+                start_ms = stages.get("READY", 0) - stages.get("STARTING", 0)
+                starts[p.start].append(start_ms)
+                log(
+                    f"{p.start:4} deploy {i + 1:2}/{a.runs}: first new 200 after {ms:6.1f} ms "
+                    f"(STARTING -> READY {start_ms:6.1f} ms)"
+                )
         log(f"idle {a.idle_seconds}s, then memory")
         time.sleep(a.idle_seconds)
         memory = {p.start: p.memory() for p in platforms}
@@ -188,6 +200,7 @@ def main() -> None:
             "runs": a.runs,
             "load": loadavg(),
             "deploy_ms": {k: summary(v) for k, v in samples.items()},
+            "start_ms": {k: summary(v) for k, v in starts.items()},
             "memory": memory,
         }
         print(report(results))
@@ -203,14 +216,15 @@ def report(r: dict) -> str:
     lines = [
         f"Warm starts: {r['runs']} deploys each, alternating; load after: {r['load']}",
         "",
-        "| start | deploy -> first 200 p50 | p90 | min | max | idle app USS |",
-        "|---|---|---|---|---|---|",
+        "| start | deploy -> first 200 p50 | p90 | min | max | of which STARTING -> READY p50 | idle app USS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for start in ("fork", "exec"):
-        d, m = r["deploy_ms"][start], r["memory"][start]
+        d, m, st = r["deploy_ms"][start], r["memory"][start], r["start_ms"][start]
         uss = ", ".join(f"{k / 1024:.1f} MiB" for k in m["app_kib"]) or "?"
         lines.append(
-            f"| {start} | {d['median']:.1f} ms | {d['p90']:.1f} ms | {d['min']:.1f} ms | {d['max']:.1f} ms | {uss} |"
+            f"| {start} | {d['median']:.1f} ms | {d['p90']:.1f} ms | {d['min']:.1f} ms | {d['max']:.1f} ms "
+            f"| {st['median']:.1f} ms | {uss} |"
         )
     fs = r["memory"]["fork"].get("fork_server_kib")
     if fs is not None:
