@@ -100,7 +100,7 @@ fn platform_pid(data: &Path) -> i32 {
         .filter_map(|p| p.ok())
         .find(|p| {
             p.cmdline()
-                .is_ok_and(|c| c.iter().any(|a| a == "up") && c.iter().any(|a| *a == needle))
+                .is_ok_and(|c| c.iter().any(|a| a == "up") && c.contains(&needle))
         })
         .map(|p| p.pid)
         .expect("the gofast up of this data dir")
