@@ -92,6 +92,16 @@ fn descendants_running(root: i32, needle: &str) -> Vec<i32> {
     found
 }
 
+/// Unique memory (Private_Clean + Private_Dirty) of a process, in KiB.
+fn uss_kib(pid: i32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    rollup
+        .lines()
+        .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
 /// The pid of the `gofast up` serving `data`.
 fn platform_pid(data: &Path) -> i32 {
     let needle = data.display().to_string();
@@ -176,6 +186,23 @@ async fn a_forked_app_is_in_a_box_of_its_own() {
         .join(victim_id)
         .join(&revision)
         .join("main.py");
+    // Idle, each forked app holds little memory of its own: the server
+    // stack's pages stay shared with the fork server (BENCHMARKS.md: ~10 MiB).
+    let server = descendants_running(platform_pid(&data), "gofast_forkserver.py")
+        .into_iter()
+        .find(|&p| {
+            procfs::process::Process::new(p)
+                .and_then(|p| p.exe())
+                .is_ok_and(|e| !e.ends_with("bwrap"))
+        })
+        .expect("the fork server");
+    let apps = descendants_running(server, "gofast_forkserver.py");
+    assert_eq!(apps.len(), 2, "{apps:?}");
+    for app in apps {
+        let kib = uss_kib(app);
+        assert!(kib < 16 * 1024, "app {app} holds {kib} KiB of its own");
+    }
+
     for path in [host_path, inside] {
         let said = get(&format!("{url}read?path={}", path.display()))
             .await
@@ -276,4 +303,21 @@ async fn with_start_exec_apps_still_deploy_cold() {
     assert!(body.contains("cold"), "{body}");
     let gofast = platform_pid(&data);
     assert!(descendants_running(gofast, "gofast_forkserver.py").is_empty());
+}
+
+#[test]
+fn start_fork_without_the_sandbox_is_refused_with_the_way_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(GOFAST)
+        .args(["up", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .args(["--sandbox", "none", "--start", "fork"])
+        .env("GOFAST_VENV", venv())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--start fork needs the sandbox"), "{err}");
+    assert!(err.contains("--start exec"), "{err}");
 }
