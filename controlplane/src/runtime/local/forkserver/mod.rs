@@ -124,7 +124,13 @@ impl ForkServer {
                 .collect(),
             current: Default::default(),
         };
-        this.self_check(sandbox).await?;
+        if let Err(why) = this.self_check(sandbox).await {
+            // Not used, then: stop it rather than leave it idle beside exec starts.
+            if let Some(server) = this.current.lock().await.take() {
+                server.gone.cancel();
+            }
+            return Err(why);
+        }
         Ok(this)
     }
 
