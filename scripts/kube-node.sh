@@ -15,11 +15,18 @@
 #   scripts/kube-node.sh traefik    start Traefik in the node's namespace (kubernetescrd provider,
 #                                   API, ping and Prometheus metrics), bridged to host 127.0.0.1
 #   scripts/kube-node.sh route-smoke  a runner pod with a FastAPI app answers through Traefik
+#   scripts/kube-node.sh import F   import an OCI image tar into the node's containerd
+#   scripts/kube-node.sh expose P   let the node's pods reach this machine's 127.0.0.1:P at 10.88.0.1:P
+#   scripts/kube-node.sh chart-test MONGODB_URI
+#                                   helm install helm/gofast (the control-plane image, one replica,
+#                                   MongoDB at MONGODB_URI on this machine, e.g. FerretDB), `helm
+#                                   test` (an app deployed through it answers through Traefik),
+#                                   helm uninstall
 #   scripts/kube-node.sh stop       kill it all, remove the namespace, the temp dir and the Node
 #   scripts/kube-node.sh versions   print the versions that `build` builds
 #
 # Environment:
-#   GOFAST_NODE_BUILD="kubelet containerd traefik"   which binaries `build` builds
+#   GOFAST_NODE_BUILD="kubelet containerd traefik helm"   which binaries `build` builds
 set -eEuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -119,16 +126,25 @@ cmd_deps() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+build_helm() {
+    local m=helm.sh/helm/v3 hv
+    hv="$(mod_version "$m" "$TESTENV/helm")"
+    [[ -n "$hv" ]] || die "testenv/helm/go.mod has no $m requirement"
+    local ld="-s -w -X $m/internal/version.version=$hv"
+    CGO_ENABLED=0 build_one helm "$TESTENV/helm" "$m/cmd/helm" "$(stamp_of helm "$hv" "$ld")" "$ld"
+}
+
 cmd_build() {
     command -v go >/dev/null || die "go is not installed"
     mkdir -p "$BIN"
-    local what="${GOFAST_NODE_BUILD:-kubelet containerd traefik}" w
+    local what="${GOFAST_NODE_BUILD:-kubelet containerd traefik helm}" w
     for w in $what; do
         case "$w" in
             kubelet) build_kubelet;;
             containerd) build_containerd;;
             traefik) build_traefik;;
-            *) die "GOFAST_NODE_BUILD: unknown binary $w (kubelet, containerd, traefik)";;
+            helm) build_helm;;
+            *) die "GOFAST_NODE_BUILD: unknown binary $w (kubelet, containerd, traefik, helm)";;
         esac
     done
 }
@@ -141,6 +157,9 @@ NODE_STATE="$CACHE/node-state"
 REAL_NODE="gofast-node-0"
 NETNS="gofast-node"
 POD_SUBNET="10.88.0.0/16" # only inside the node's network namespace; no route leaves it
+POD_GATEWAY="10.88.0.1"   # the node's address on the pods' bridge
+SERVICE_SUBNET="10.96.0.0/16" # kube-testenv.sh's --service-cluster-ip-range
+KUBERNETES_SERVICE_IP="10.96.0.1"
 PAUSE_IMAGE="gofast.dev/pause:testenv"
 RUNNER_IMAGE_TAR="$ROOT/.cache/runner-image/runner.oci.tar"
 TIMEOUT="${GOFAST_KUBE_TIMEOUT:-180}"
@@ -214,12 +233,12 @@ state = "$NODE_DIR/containerd/state"
     bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$NODE_DIR/cni"
 TOML
-    # a bridge inside the node's namespace; no default route (the pods reach the node and each
-    # other, nothing else) and no masquerading
+    # a bridge inside the node's namespace; no default route (the pods reach the node, each
+    # other and the Service range through the node, nothing else) and no masquerading
     cat >"$NODE_DIR/cni/10-gofast.conflist" <<JSON
 {"cniVersion": "1.0.0", "name": "gofast-node", "plugins": [
   {"type": "bridge", "bridge": "gofast0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]], "routes": []}},
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]], "routes": [{"dst": "$SERVICE_SUBNET"}]}},
   {"type": "loopback"}]}
 JSON
     # the kubelet's serving certificate, from the test CA
@@ -310,7 +329,13 @@ cmd_node_start() {
     # the apiserver and the kubelet reach each other on their own 127.0.0.1 through unix
     # sockets, so the namespace needs no link and no route to the host
     node_bg bridge-api-host socat "UNIX-LISTEN:$NODE_DIR/api.sock,fork" "TCP:127.0.0.1:$APISERVER_PORT"
-    node_bg bridge-api-node "${NSENTER[@]}" socat "TCP-LISTEN:$APISERVER_PORT,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$NODE_DIR/api.sock"
+    # on every address of the namespace (lo, and the pods' bridge once it exists): pods with a
+    # service-account token reach the API as in-cluster clients do, at the `kubernetes` Service
+    node_bg bridge-api-node "${NSENTER[@]}" socat "TCP-LISTEN:$APISERVER_PORT,fork,reuseaddr" "UNIX-CONNECT:$NODE_DIR/api.sock"
+    # a one-rule kube-proxy: the `kubernetes` Service's ClusterIP (a SAN of the apiserver's
+    # certificate) to that bridge; no other Service has a ClusterIP that carries traffic
+    "${NSENTER[@]}" iptables -t nat -A PREROUTING -d "$KUBERNETES_SERVICE_IP/32" -p tcp --dport 443 \
+        -j DNAT --to-destination "$POD_GATEWAY:$APISERVER_PORT"
     node_bg bridge-kubelet-node "${NSENTER[@]}" socat "UNIX-LISTEN:$NODE_DIR/kubelet.sock,fork" "TCP:127.0.0.1:$KUBELET_PORT"
     node_bg bridge-kubelet-host socat "TCP-LISTEN:$KUBELET_PORT,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$NODE_DIR/kubelet.sock"
 
@@ -387,11 +412,14 @@ cmd_node_traefik() { # Traefik in the node's namespace (it reaches the pods), we
     mapfile -t ports < <("$BIN/testenvctl" freeport 2)
     TRAEFIK_WEB_PORT=${ports[0]} TRAEFIK_API_PORT=${ports[1]}
     node_save "TRAEFIK_WEB_PORT=$TRAEFIK_WEB_PORT" "TRAEFIK_API_PORT=$TRAEFIK_API_PORT"
-    # the admin token; Traefik reads IngressRoutes/Middlewares/Services/EndpointSlices with it
+    # the admin token; Traefik reads IngressRoutes/Middlewares/Services/EndpointSlices with it.
+    # Both entry points listen on every address of the namespace: pods reach them at
+    # $POD_GATEWAY (the chart's control plane reads the metrics, its test pod the web entry
+    # point), the host through the socket bridges.
     node_bg traefik "${NSENTER[@]}" "$BIN/traefik" \
         --global.checkNewVersion=false --global.sendAnonymousUsage=false \
-        --entryPoints.web.address="127.0.0.1:$TRAEFIK_WEB_PORT" \
-        --entryPoints.traefik.address="127.0.0.1:$TRAEFIK_API_PORT" \
+        --entryPoints.web.address=":$TRAEFIK_WEB_PORT" \
+        --entryPoints.traefik.address=":$TRAEFIK_API_PORT" \
         --api=true --api.insecure=true --api.dashboard=false --ping=true --metrics.prometheus=true \
         --providers.kubernetescrd=true \
         --providers.kubernetescrd.endpoint="https://127.0.0.1:$APISERVER_PORT" \
@@ -476,6 +504,100 @@ def root():
     api DELETE "/api/v1/namespaces/$ns" >/dev/null || true
     ((rc == 0)) || die "the app did not answer through Traefik as expected"
     log "route smoke ok"
+}
+
+cmd_node_import() { # file: an OCI image tar into the node's containerd
+    local file="${1:-}"
+    [[ -f "$file" ]] || die "usage: $0 import IMAGE.oci.tar"
+    [[ -f "$NODE_STATE" ]] || die "no node: scripts/kube-node.sh start"
+    # shellcheck disable=SC1090
+    source "$NODE_STATE"
+    "$BIN/ctr" -a "$NODE_DIR/containerd.sock" -n k8s.io images import "$file" >&2
+}
+
+cmd_node_expose() { # port: the host's 127.0.0.1:port for the node's pods, at $POD_GATEWAY:port
+    local port="${1:-}"
+    [[ "$port" =~ ^[0-9]+$ ]] || die "usage: $0 expose PORT"
+    [[ -f "$NODE_STATE" ]] || die "no node: scripts/kube-node.sh start"
+    # shellcheck disable=SC1090
+    source "$NODE_STATE"
+    if [[ -n "$(eval "echo \${NODEPID_expose_${port}_node:-}")" ]]; then
+        log "127.0.0.1:$port is already exposed to the pods"
+        return 0
+    fi
+    node_bg "expose-$port-host" socat "UNIX-LISTEN:$NODE_DIR/expose-$port.sock,fork" "TCP:127.0.0.1:$port"
+    node_bg "expose-$port-node" "${NSENTER[@]}" socat "TCP-LISTEN:$port,fork,reuseaddr" "UNIX-CONNECT:$NODE_DIR/expose-$port.sock"
+    log "pods reach this machine's 127.0.0.1:$port at $POD_GATEWAY:$port"
+}
+
+cmd_chart_test() { # mongodb-uri: install the chart on the node, `helm test`, uninstall
+    local uri="${1:-}"
+    [[ "$uri" =~ ^mongodb://127\.0\.0\.1:([0-9]+)(/.*)?$ ]] ||
+        die "usage: $0 chart-test mongodb://127.0.0.1:PORT[/...] (e.g. scripts/ferretdb.sh start)"
+    local mongo_port="${BASH_REMATCH[1]}"
+    load_control_plane
+    [[ -f "$NODE_STATE" ]] || die "no node: scripts/kube-node.sh start"
+    # shellcheck disable=SC1090
+    source "$NODE_STATE"
+    [[ -n "${TRAEFIK_WEB_PORT:-}" ]] || die "Traefik is not started: scripts/kube-node.sh traefik"
+    GOFAST_NODE_BUILD=helm cmd_build
+    "$ROOT/scripts/controlplane-image.sh" ensure
+    cmd_node_import "$ROOT/.cache/controlplane-image/controlplane.oci.tar" >/dev/null
+    cmd_node_expose "$mongo_port"
+    local release="gofast-chart" ns="gofast-chart" apps_ns="gofast-chart-apps" started=$SECONDS
+    local cp_image runner_image traefik="$POD_GATEWAY:$TRAEFIK_WEB_PORT"
+    cp_image="$("$ROOT/scripts/controlplane-image.sh" name)"
+    runner_image="$("$ROOT/scripts/runner-image.sh" name)"
+    local helm=("$BIN/helm" --kubeconfig "$CACHE/kubeconfig")
+    # everything on the real node (its taint tolerated), images imported (never pulled), MongoDB
+    # at the pods' gateway, the test pod talking to Traefik there with the platform's Host header
+    cat >"$NODE_DIR/chart-values.yaml" <<YAML
+publicUrl: http://gofast.test
+appsUrl: http://apps.gofast.test
+controlplane:
+  image: {repository: "${cp_image%:*}", tag: "${cp_image##*:}", pullPolicy: Never}
+  replicas: 1
+  logLevel: "gofast_controlplane=debug,info"
+  nodeSelector: {kubernetes.io/hostname: $REAL_NODE}
+  tolerations: [{key: gofast.dev/real-node, operator: Exists, effect: NoSchedule}]
+runner:
+  image: {repository: "${runner_image%:*}", tag: "${runner_image##*:}"}
+apps:
+  namespace: $apps_ns
+  imagePullPolicy: Never
+  nodeSelector: {kubernetes.io/hostname: $REAL_NODE}
+  tolerations: ["gofast.dev/real-node:NoSchedule"]
+ingress: {host: gofast.test, appsHost: apps.gofast.test}
+mongodb: {uri: "mongodb://$POD_GATEWAY:$mongo_port/gofast-chart-$RANDOM"}
+traefik: {metricsUrl: "http://$POD_GATEWAY:$TRAEFIK_API_PORT/metrics", metricsPort: $TRAEFIK_API_PORT}
+tests:
+  url: http://$traefik
+  host: gofast.test
+  appsAddress: $traefik
+  nodeSelector: {kubernetes.io/hostname: $REAL_NODE}
+  tolerations: [{key: gofast.dev/real-node, operator: Exists, effect: NoSchedule}]
+YAML
+    local rc=0
+    if "${helm[@]}" install "$release" "$ROOT/helm/gofast" -n "$ns" --create-namespace \
+        -f "$NODE_DIR/chart-values.yaml" --wait --timeout 5m >"$NODE_DIR/logs/helm-install.log" 2>&1; then
+        log "chart installed in $((SECONDS - started))s"
+        "${helm[@]}" test "$release" -n "$ns" --logs --timeout 5m >&2 || rc=1
+    else
+        rc=1
+        cat "$NODE_DIR/logs/helm-install.log" >&2
+    fi
+    if ((rc != 0)); then
+        api GET "/api/v1/namespaces/$ns/pods" | jq -c '.items[] | {n: .metadata.name, s: .status.phase, c: .status.containerStatuses}' >&2 || true
+        local pod
+        for pod in $(api GET "/api/v1/namespaces/$ns/pods" | jq -r '.items[].metadata.name'); do
+            api GET "/api/v1/namespaces/$ns/pods/$pod/log?tailLines=40" >&2 || true
+        done
+    fi
+    "${helm[@]}" uninstall "$release" -n "$ns" --wait --timeout 2m >/dev/null 2>&1 || true
+    api DELETE "/api/v1/namespaces/$apps_ns" >/dev/null 2>&1 || true
+    api DELETE "/api/v1/namespaces/$ns" >/dev/null 2>&1 || true
+    ((rc == 0)) || die "the chart's helm test failed"
+    log "chart test ok in $((SECONDS - started))s: installed, helm test passed, uninstalled"
 }
 
 node_kill() { # pid: SIGTERM, only if its command line names this node's temp dir
@@ -565,10 +687,13 @@ main() {
         smoke) cmd_node_smoke;;
         traefik) cmd_node_traefik;;
         route-smoke) cmd_node_route_smoke;;
+        import) cmd_node_import "${2:-}";;
+        expose) cmd_node_expose "${2:-}";;
+        chart-test) cmd_chart_test "${2:-}";;
         stop) cmd_node_stop;;
         versions) echo "kubelet $KUBE_VERSION"; echo "containerd $CONTAINERD_VERSION"
             echo "traefik $(mod_version github.com/traefik/traefik/v3 "$TESTENV/traefik") (CRDs: $TRAEFIK_VERSION)";;
-        *) echo "usage: $0 deps|build|start|smoke|traefik|route-smoke|stop|versions" >&2; exit 2;;
+        *) echo "usage: $0 deps|build|start|smoke|traefik|route-smoke|import|expose|chart-test|stop|versions" >&2; exit 2;;
     esac
 }
 

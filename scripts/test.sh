@@ -61,3 +61,6 @@ scripts/kube-node.sh traefik
 
 stage "cargo test --test real_node (gofast up --runtime kubernetes, apps in real pods behind Traefik)"
 GOFAST_TEST_REAL_NODE=1 cargo test -p gofast --test real_node
+
+stage "The Helm chart on the real node (control-plane image, helm install, helm test)"
+scripts/kube-node.sh chart-test "$GOFAST_TEST_MONGODB_URI"
