@@ -552,11 +552,11 @@ fn fails(user: &User, dir: &std::path::Path, name: &str, code: &str) -> serde_js
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_memory_hog_and_a_crash_at_import_end_failed_with_their_reason() {
+async fn a_memory_hog_a_crash_and_a_loop_at_import_end_failed_with_their_reason() {
     let Some(node) = real_node() else {
         return;
     };
-    let cluster = Cluster::start(&node, &[]).await;
+    let cluster = Cluster::start(&node, &["--start-timeout", "5"]).await;
     let ada = Arc::new(cluster.platform().user("ada@example.com"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
     let (a, t) = (ada.clone(), tmp.clone());
@@ -577,6 +577,15 @@ async fn a_memory_hog_and_a_crash_at_import_end_failed_with_their_reason() {
             "from fastapi import FastAPI\n\napp = FastAPI()\nratio = 1 / 0\n",
         )
     });
+    let (a, t) = (ada.clone(), tmp.clone());
+    let spin = tokio::task::spawn_blocking(move || {
+        fails(
+            &a,
+            t.path(),
+            "spin",
+            "from fastapi import FastAPI\n\napp = FastAPI()\nwhile True:\n    pass\n",
+        )
+    });
     let hog = hog.await.unwrap();
     let message = hog["message"].as_str().unwrap_or_default();
     assert!(
@@ -590,7 +599,16 @@ async fn a_memory_hog_and_a_crash_at_import_end_failed_with_their_reason() {
         tail.contains("main.py\", line 4"),
         "the traceback does not name the user's line: {crash}"
     );
-    for name in ["hog", "crash"] {
+    // The kubelet's startup probe gave up on it: not a crash, and said so.
+    let spin = spin.await.unwrap();
+    assert!(
+        spin["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not answer /health within 5s"),
+        "{spin}"
+    );
+    for name in ["hog", "crash", "spin"] {
         let status = ada.run(&["status", name, "-o", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
         assert_eq!(v["status"], "FAILED", "{name}");

@@ -32,7 +32,7 @@ use self::{
     builders::{AppObjects, MANAGED_BY, ObjectKind, object_name},
     cache::Cache,
     lease::LeaseLock,
-    rollout::{Verdict, assess},
+    rollout::{Limits, Verdict, assess},
 };
 use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target};
 use crate::model::Stage;
@@ -168,7 +168,10 @@ impl KubeRuntime {
                     &d,
                     &self.cache.pods(&target.app_id),
                     target.revision,
-                    &self.settings.memory,
+                    Limits {
+                        memory: &self.settings.memory,
+                        start_timeout_seconds: self.settings.start_timeout_seconds,
+                    },
                 ),
                 _ => Verdict::Progressing(
                     Stage::Applying,

@@ -41,8 +41,21 @@ fn pod_ready(pod: &Pod) -> bool {
     conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// How a container the kubelet stopped because its startup probe failed
+/// ends: 0 when the runner handled the SIGTERM, 143 when Python did not,
+/// 137 when the grace period ran out (an OOM kill has 137 too, but its own
+/// reason). An app's own crash at start exits 1.
+const STOPPED: [i32; 3] = [0, 128 + 15, 128 + 9];
+
+/// What the new revision was given: the reasons name these limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'a> {
+    pub memory: &'a str,
+    pub start_timeout_seconds: i32,
+}
+
 /// Why a pod of the new revision cannot become ready, if it cannot.
-fn pod_failure(pod: &Pod, memory: &str) -> Option<String> {
+fn pod_failure(pod: &Pod, limits: Limits) -> Option<String> {
     let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
     for c in statuses {
         let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
@@ -52,7 +65,20 @@ fn pod_failure(pod: &Pod, memory: &str) -> Option<String> {
             .and_then(|s| s.terminated.as_ref())
             .or_else(|| c.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
         if terminated.and_then(|t| t.reason.as_deref()) == Some("OOMKilled") {
-            return Some(format!("exceeded memory limit ({})", human_memory(memory)));
+            return Some(format!(
+                "exceeded memory limit ({})",
+                human_memory(limits.memory)
+            ));
+        }
+        // Stopped, not crashed: the startup probe gave up on /health.
+        if let Some(t) = terminated
+            && STOPPED.contains(&t.exit_code)
+            && c.restart_count >= 1
+        {
+            return Some(format!(
+                "the app did not answer /health within {}s",
+                limits.start_timeout_seconds
+            ));
         }
         match waiting.and_then(|w| w.reason.as_deref()) {
             Some(r) if IMAGE_ERRORS.contains(&r) => {
@@ -76,7 +102,7 @@ fn pod_failure(pod: &Pod, memory: &str) -> Option<String> {
     None
 }
 
-/// "128Mi" as people (and the local runtime) say it: "128 MiB".
+/// LIMITS as people (and the local runtime) say it: "128 MiB".
 fn human_memory(quantity: &str) -> String {
     for (suffix, unit) in [("Ki", "KiB"), ("Mi", "MiB"), ("Gi", "GiB")] {
         if let Some(n) = quantity.strip_suffix(suffix) {
@@ -86,7 +112,7 @@ fn human_memory(quantity: &str) -> String {
     quantity.to_string()
 }
 
-pub fn assess(deployment: &Deployment, pods: &[Pod], revision: u32, memory: &str) -> Verdict {
+pub fn assess(deployment: &Deployment, pods: &[Pod], revision: u32, limits: Limits) -> Verdict {
     let generation = deployment.metadata.generation.unwrap_or(0);
     let Some(status) = deployment.status.as_ref() else {
         return Verdict::Progressing(
@@ -105,7 +131,7 @@ pub fn assess(deployment: &Deployment, pods: &[Pod], revision: u32, memory: &str
         .filter(|p| pod_revision(p) == Some(revision))
         .collect();
     for pod in &new_pods {
-        if let Some(reason) = pod_failure(pod, memory) {
+        if let Some(reason) = pod_failure(pod, limits) {
             return Verdict::Failed {
                 reason,
                 pod: pod.metadata.name.clone(),
@@ -159,6 +185,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const LIMITS: Limits = Limits {
+        memory: "128Mi",
+        start_timeout_seconds: 30,
+    };
+
     fn deployment(
         generation: i64,
         observed: i64,
@@ -195,7 +226,7 @@ mod tests {
             &deployment(2, 1, 1, 1, 1),
             &[pod(1, ready_status())],
             2,
-            "128Mi",
+            LIMITS,
         );
         assert!(
             matches!(v, Verdict::Progressing(Stage::Applying, _)),
@@ -209,7 +240,7 @@ mod tests {
             &deployment(2, 2, 1, 1, 2),
             &[pod(1, ready_status()), pod(2, json!({}))],
             2,
-            "128Mi",
+            LIMITS,
         );
         assert!(
             matches!(v, Verdict::Progressing(Stage::Starting, _)),
@@ -224,7 +255,7 @@ mod tests {
                 &deployment(2, 2, 1, 1, 1),
                 &[pod(2, ready_status())],
                 2,
-                "128Mi"
+                LIMITS
             ),
             Verdict::Ready
         );
@@ -234,7 +265,7 @@ mod tests {
     fn running_but_not_ready_is_health_check() {
         let status = json!({"containerStatuses": [{"name": "app", "image": "r", "imageID": "", "ready": false,
                                                    "restartCount": 0, "state": {"running": {}}}]});
-        let v = assess(&deployment(2, 2, 1, 0, 2), &[pod(2, status)], 2, "128Mi");
+        let v = assess(&deployment(2, 2, 1, 0, 2), &[pod(2, status)], 2, LIMITS);
         assert!(
             matches!(v, Verdict::Progressing(Stage::HealthCheck, _)),
             "{v:?}"
@@ -259,11 +290,26 @@ mod tests {
                 json!({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}),
                 "exceeded memory limit (128 MiB)",
             ),
+            (
+                json!({"running": {}}),
+                json!({"terminated": {"exitCode": 137, "reason": "Error"}}),
+                "did not answer /health within 30s",
+            ),
+            (
+                json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+                json!({"terminated": {"exitCode": 0, "reason": "Completed"}}),
+                "did not answer /health within 30s",
+            ),
+            (
+                json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+                json!({"terminated": {"exitCode": 1, "reason": "Error"}}),
+                "crashed while starting",
+            ),
         ];
         for (state, last, want) in cases {
             let status = json!({"containerStatuses": [{"name": "app", "image": "r", "imageID": "", "ready": false,
                                                        "restartCount": 1, "state": state, "lastState": last}]});
-            match assess(&deployment(2, 2, 1, 0, 2), &[pod(2, status)], 2, "128Mi") {
+            match assess(&deployment(2, 2, 1, 0, 2), &[pod(2, status)], 2, LIMITS) {
                 Verdict::Failed { reason, pod } => {
                     assert!(reason.contains(want), "{reason}");
                     assert_eq!(pod.as_deref(), Some("app-x-2"));
@@ -282,9 +328,6 @@ mod tests {
             ))
             .unwrap(),
         ]);
-        assert!(matches!(
-            assess(&d, &[], 2, "128Mi"),
-            Verdict::Failed { .. }
-        ));
+        assert!(matches!(assess(&d, &[], 2, LIMITS), Verdict::Failed { .. }));
     }
 }
