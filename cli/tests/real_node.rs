@@ -207,12 +207,33 @@ impl Cluster {
         }
     }
 
-    /// Stops the platform and removes the namespace (best effort).
-    async fn finish(mut self) {
+    /// Stops the platform and removes the namespace (see `Drop`).
+    async fn finish(self) {
+        drop(self);
+    }
+}
+
+/// Also when a test fails: its pods must not stay on the node for the next ones.
+impl Drop for Cluster {
+    fn drop(&mut self) {
         drop(self.platform.take());
-        let _ = Api::<Namespace>::all(self.client.clone())
-            .delete(&self.namespace, &DeleteParams::background())
-            .await;
+        let namespace = self.namespace.clone();
+        // A runtime of its own on a thread of its own: this may run inside the test's.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            // A client of its own too: the test's is bound to the test's runtime.
+            rt.block_on(async {
+                if let Ok(client) = Client::try_default().await {
+                    let _ = Api::<Namespace>::all(client)
+                        .delete(&namespace, &DeleteParams::background())
+                        .await;
+                }
+            });
+        })
+        .join();
     }
 }
 
