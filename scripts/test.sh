@@ -56,6 +56,7 @@ stage "A real node: kubelet, containerd and Traefik in network namespace gofast-
 scripts/kube-node.sh deps
 scripts/kube-node.sh build       # cached in .cache/kube/bin (stamps)
 scripts/runner-image.sh ensure   # cached in .cache/runner-image (inputs hash)
+scripts/runner-image.sh check    # the same Python and packages as runner/Dockerfile installs
 scripts/kube-node.sh start
 scripts/kube-node.sh traefik
 
