@@ -308,7 +308,14 @@ cmd_node_start() {
         command -v "$c" >/dev/null || die "$c is missing (apt-get install -y runc socat)"
     done
     [[ -x /usr/lib/cni/bridge ]] || die "the CNI plugins are missing: apt-get install -y containernetworking-plugins"
-    ! ip netns list | grep -qw "$NETNS" || die "network namespace $NETNS exists (left over?): ip netns del $NETNS"
+    if ip netns list | grep -qw "$NETNS"; then
+        # a node killed without `stop` (its processes ended with a session) leaves the namespace;
+        # one with no process in it runs nothing, so it is removed, never one that is in use
+        [[ -z "$(ip netns pids "$NETNS" 2>/dev/null)" ]] ||
+            die "network namespace $NETNS is in use by another node (another clone's?): stop that one first"
+        log "removing the empty network namespace $NETNS left over from a node that was not stopped"
+        ip netns del "$NETNS"
+    fi
     # a kubelet adopts an existing Node of its name: never kwok's (its pods would be ours)
     if api GET "/api/v1/nodes/$REAL_NODE" 2>/dev/null | jq -e '.metadata.annotations["kwok.x-k8s.io/node"]' >/dev/null; then
         die "Node $REAL_NODE is kwok's; refusing to start a kubelet with that name"
