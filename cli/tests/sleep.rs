@@ -49,13 +49,20 @@ fn until_status(user: &User, app: &str, want: &str) {
         if now == want {
             return;
         }
-        assert!(Instant::now() < deadline, "{app} is still {now}, not {want}");
+        assert!(
+            Instant::now() < deadline,
+            "{app} is still {now}, not {want}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 async fn running_apps(p: &Platform) -> String {
-    let metrics = get(&format!("{}/metrics", p.url)).await.text().await.unwrap();
+    let metrics = get(&format!("{}/metrics", p.url))
+        .await
+        .text()
+        .await
+        .unwrap();
     metrics
         .lines()
         .find_map(|l| l.strip_prefix("gofast_running_apps "))
@@ -75,17 +82,28 @@ async fn an_idle_app_sleeps_and_a_request_or_a_handshake_wakes_it() {
     until_status(&user, "hello", "SLEEPING");
     assert_eq!(running_apps(&p).await, "0", "no process while asleep");
     let apps = user.run(&["apps"]);
-    assert!(text(&apps.stdout).contains("SLEEPING"), "{}", text(&apps.stdout));
+    assert!(
+        text(&apps.stdout).contains("SLEEPING"),
+        "{}",
+        text(&apps.stdout)
+    );
 
     // The next request is held while the app starts, then answered.
     let resp = get(&url).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["message"], "good morning");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["message"],
+        "good morning"
+    );
     assert_eq!(status(&user, "hello"), "READY");
     assert_eq!(running_apps(&p).await, "1");
     // Its output spans both lives.
     let logs = text(&user.run(&["logs", "hello"]).stdout);
-    assert_eq!(logs.matches("Application startup complete").count(), 2, "{logs}");
+    assert_eq!(
+        logs.matches("Application startup complete").count(),
+        2,
+        "{logs}"
+    );
 
     // Asleep again, a deploy brings the new code up as usual.
     until_status(&user, "hello", "SLEEPING");
@@ -129,8 +147,7 @@ async fn a_wake_that_fails_answers_503_naming_the_app_and_its_logs() {
     let main = write_app(dir.path(), "fragile", &code);
     let url = user.deploy(&[&main], "fragile");
     until_status(&user, "fragile", "SLEEPING");
-    while std::time::SystemTime::now() < std::time::UNIX_EPOCH + Duration::from_secs(deadline + 1)
-    {
+    while std::time::SystemTime::now() < std::time::UNIX_EPOCH + Duration::from_secs(deadline + 1) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -141,7 +158,12 @@ async fn a_wake_that_fails_answers_503_naming_the_app_and_its_logs() {
         .await
         .unwrap();
     assert_eq!(page.status(), 503);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let body = page.text().await.unwrap();
     assert!(body.contains("fragile could not start"), "{body}");
     assert!(body.contains("gofast logs fragile"), "{body}");
@@ -151,7 +173,10 @@ async fn a_wake_that_fails_answers_503_naming_the_app_and_its_logs() {
     assert_eq!(resp.status(), 503);
     let err: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(err["code"], "unavailable");
-    assert!(err["message"].as_str().unwrap().contains("\"fragile\""), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("\"fragile\""),
+        "{err}"
+    );
     // Why is in its logs: the traceback of the failed start.
     let logs = text(&user.run(&["logs", "fragile"]).stdout);
     assert!(logs.contains("RuntimeError: too late to start"), "{logs}");

@@ -8,9 +8,9 @@ mod events;
 mod locks;
 mod quota;
 mod reconcile;
-mod sleep;
 #[cfg(test)]
 pub(crate) mod scenarios;
+mod sleep;
 
 pub use apps::AppView;
 pub use apps::RevisionView;

@@ -152,7 +152,11 @@ enum Step {
 impl Platform {
     /// Where to forward a request for this user's app, waking the app first
     /// if it sleeps.
-    pub async fn route(self: &Arc<Self>, user_id: &str, app_id: &str) -> Result<Routed, RouteError> {
+    pub async fn route(
+        self: &Arc<Self>,
+        user_id: &str,
+        app_id: &str,
+    ) -> Result<Routed, RouteError> {
         // Twice at most: a wake ends with the app awake or failed.
         for _ in 0..3 {
             match self.route_step(user_id, app_id) {

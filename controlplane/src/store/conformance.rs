@@ -554,7 +554,9 @@ pub async fn status_and_activity(b: &dyn Backend) {
     s.touch_activity("nope", at(100)).await.unwrap();
 
     // Sleeping is apart from the status, and shown in its place.
-    s.set_status("app1", Stage::Ready, "", Some(1)).await.unwrap();
+    s.set_status("app1", Stage::Ready, "", Some(1))
+        .await
+        .unwrap();
     assert!(!s.app_by_id("app1").await.unwrap().unwrap().sleeping);
     s.set_sleeping("app1", true).await.unwrap();
     let a = s.app_by_id("app1").await.unwrap().unwrap();

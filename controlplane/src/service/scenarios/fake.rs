@@ -161,7 +161,8 @@ impl Runtime for FakeRuntime {
         self.state.send_modify(|s| {
             s.starting.insert(key.clone());
             s.starts.push(key.clone());
-            s.owners.insert(target.app_id.clone(), target.user_id.clone());
+            s.owners
+                .insert(target.app_id.clone(), target.user_id.clone());
         });
         let _guard = StartGuard { fake: self, key };
         progress.stage(Stage::Starting, "starting the app");

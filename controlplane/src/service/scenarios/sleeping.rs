@@ -186,12 +186,18 @@ async fn when_every_process_dies_at_once_the_apps_come_back() {
     let two = w.running("two").await;
     w.fake.crash_all(); // the fork server crashed and took its children
     w.reconcile().await;
-    assert_eq!((w.fake.serving(&one), w.fake.serving(&two)), (Some(1), Some(1)));
+    assert_eq!(
+        (w.fake.serving(&one), w.fake.serving(&two)),
+        (Some(1), Some(1))
+    );
     assert_eq!(w.app("one").await.status, Stage::Ready);
     // A sleeping app is not among them: it waits for its next request.
     w.asleep(&one).await; // both sleep; a request wakes `two`
     w.request(&two).await.unwrap();
     w.fake.crash_all();
     w.reconcile().await;
-    assert_eq!((w.fake.serving(&one), w.fake.serving(&two)), (None, Some(1)));
+    assert_eq!(
+        (w.fake.serving(&one), w.fake.serving(&two)),
+        (None, Some(1))
+    );
 }
