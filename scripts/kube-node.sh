@@ -576,7 +576,11 @@ apps:
   tolerations: ["gofast.dev/real-node:NoSchedule"]
 ingress: {host: gofast.test, appsHost: apps.gofast.test}
 mongodb: {uri: "mongodb://$POD_GATEWAY:$mongo_port/gofast-chart-$RANDOM"}
-traefik: {metricsUrl: "http://$POD_GATEWAY:$TRAEFIK_API_PORT/metrics", metricsPort: $TRAEFIK_API_PORT}
+traefik:
+  metricsUrl: "http://$POD_GATEWAY:$TRAEFIK_API_PORT/metrics"
+  metricsPort: $TRAEFIK_API_PORT
+  routeProbeUrl: "http://$traefik"
+  webPort: $TRAEFIK_WEB_PORT
 tests:
   url: http://$traefik
   host: gofast.test

@@ -57,6 +57,12 @@ pub struct KubeConfig {
     #[arg(long, env = "GOFAST_TRAEFIK_METRICS_URL")]
     pub traefik_metrics_url: Option<String>,
 
+    /// Traefik's entry point as the control plane reaches it, e.g.
+    /// http://traefik.traefik:80: a deploy says READY only once the app
+    /// answers there (Traefik applies a new route a moment after the pod is ready).
+    #[arg(long = "kube-route-probe-url", env = "GOFAST_KUBE_ROUTE_PROBE_URL")]
+    pub route_probe_url: Option<String>,
+
     /// Traefik entry point of the IngressRoutes.
     #[arg(long, env = "GOFAST_TRAEFIK_ENTRYPOINT", default_value = "web")]
     pub traefik_entrypoint: String,

@@ -128,6 +128,7 @@ pub async fn run(
                 runtime_class: k.runtime_class.clone(),
                 start_timeout_seconds: config.start_timeout.min(3600) as i32,
                 placement: k.placement(),
+                route_probe_url: k.route_probe_url.clone(),
             };
             Arc::new(KubeRuntime::connect(settings).await?)
         }

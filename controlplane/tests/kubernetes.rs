@@ -72,6 +72,7 @@ fn settings(namespace: &str) -> KubeSettings {
         runtime_class: None,
         start_timeout_seconds: 30,
         placement: Default::default(),
+        route_probe_url: None,
     }
 }
 

@@ -182,6 +182,10 @@ pub fn requests_per_app(metrics: &str, namespace: &str) -> HashMap<String, f64> 
         let Some(service) = label(labels, "service") else {
             continue;
         };
+        // The control plane's own route probe (see `route`); HEAD is no visit.
+        if label(labels, "method") == Some("HEAD") {
+            continue;
+        }
         let app = service
             .strip_suffix(PROVIDER)
             .and_then(|s| s.strip_prefix(&prefix))
@@ -213,6 +217,8 @@ mod tests {
 # TYPE traefik_service_requests_total counter
 traefik_service_requests_total{code="200",method="GET",protocol="http",service="apps-app-a1b2c3d4e5-3e808cddf13970c4fe2f@kubernetescrd"} 241
 traefik_service_requests_total{code="404",method="GET",protocol="http",service="apps-app-a1b2c3d4e5-3e808cddf13970c4fe2f@kubernetescrd"} 9
+traefik_service_requests_total{code="200",method="HEAD",protocol="http",service="apps-app-a1b2c3d4e5-3e808cddf13970c4fe2f@kubernetescrd"} 4
+traefik_service_requests_total{code="200",method="HEAD",protocol="http",service="apps-app-headonly01-3e808cddf13970c4fe2f@kubernetescrd"} 2
 traefik_service_requests_total{code="0",method="GET",protocol="websocket",service="apps-app-zzzzzzzzz1-ea3140a176632a2559a9@kubernetescrd"} 1
 traefik_service_requests_total{code="200",method="GET",protocol="http",service="other-app-a1b2c3d4e5-3e808cddf13970c4fe2f@kubernetescrd"} 5
 traefik_service_requests_total{code="200",method="GET",protocol="http",service="apps-dashboard-1234@kubernetescrd"} 7

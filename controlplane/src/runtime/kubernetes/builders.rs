@@ -63,6 +63,9 @@ pub struct KubeSettings {
     pub runtime_class: Option<String>,
     pub start_timeout_seconds: i32,
     pub placement: PodPlacement,
+    /// Traefik's entry point as the control plane reaches it: READY waits
+    /// until the app answers there (see `route`).
+    pub route_probe_url: Option<String>,
 }
 
 /// Where app pods may run and how their image is found.
@@ -584,6 +587,7 @@ mod tests {
             runtime_class: Some("gvisor".into()),
             start_timeout_seconds: 30,
             placement: PodPlacement::default(),
+            route_probe_url: None,
         }
     }
 

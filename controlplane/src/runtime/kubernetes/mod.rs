@@ -9,6 +9,7 @@ pub mod builders;
 mod cache;
 mod lease;
 pub mod rollout;
+mod route;
 
 use std::{collections::HashSet, time::Duration};
 
@@ -33,6 +34,7 @@ use self::{
     cache::Cache,
     lease::LeaseLock,
     rollout::{Limits, Verdict, assess},
+    route::{ROUTE_WAIT, RouteProbe},
 };
 use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target};
 use crate::model::Stage;
@@ -51,6 +53,7 @@ pub struct KubeRuntime {
     settings: KubeSettings,
     lease: LeaseLock,
     cache: Cache,
+    route: Option<RouteProbe>,
 }
 
 fn unavailable(e: kube::Error) -> RuntimeError {
@@ -72,11 +75,13 @@ impl KubeRuntime {
         let identity = format!("{}-{}", hostname(), crate::ids::new_id(6));
         let lease = LeaseLock::new(client.clone(), &settings.namespace, identity);
         let cache = Cache::start(&client, &settings.namespace);
+        let route = settings.route_probe_url.as_deref().map(RouteProbe::new);
         Self {
             client,
             settings,
             lease,
             cache,
+            route,
         }
     }
 
@@ -347,12 +352,28 @@ impl Runtime for KubeRuntime {
         let limit = Duration::from_secs(self.settings.start_timeout_seconds.max(1) as u64 + 60);
         let rollout = self.follow_rollout(target, progress, generation);
         match tokio::time::timeout(limit, rollout).await {
-            Ok(result) => result,
-            Err(_) => Err(DeployFailure::new(format!(
-                "the app did not become ready within {}s",
-                limit.as_secs()
-            ))),
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(DeployFailure::new(format!(
+                    "the app did not become ready within {}s",
+                    limit.as_secs()
+                )));
+            }
         }
+        // Ready in the cluster; READY once the URL answers too.
+        if let Some(route) = &self.route {
+            let host = self.settings.ingress_host.as_deref();
+            route
+                .wait(host, &target.root_path, ROUTE_WAIT)
+                .await
+                .map_err(|e| {
+                    DeployFailure::new(format!(
+                        "the app runs, but Traefik did not route to it within {}s: {e}",
+                        ROUTE_WAIT.as_secs()
+                    ))
+                })?;
+        }
+        Ok(())
     }
 
     async fn is_running(&self, app_id: &str, revision: u32) -> bool {
