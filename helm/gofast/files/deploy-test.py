@@ -3,7 +3,8 @@ answer through the apps' ingress, deletes it. Standard library only (it runs in 
 
 GOFAST_TEST_URL: where the platform's API answers; GOFAST_TEST_HOST: its Host header ("" keeps the
 URL's own). GOFAST_TEST_APPS_ADDRESS: HOST:PORT to send app requests to ("" connects to the app URL's
-own host); the app URL's host is always the Host header.
+own host); the app URL's host is always the Host header. GOFAST_TEST_ROUTED_AT_READY=1 (the chart sets
+it with traefik.routeProbeUrl): the first request after READY must get the app's answer.
 """
 
 import json
@@ -18,6 +19,7 @@ import urllib.request
 API = os.environ["GOFAST_TEST_URL"].rstrip("/")
 API_HOST = os.environ.get("GOFAST_TEST_HOST", "")
 APPS_ADDRESS = os.environ.get("GOFAST_TEST_APPS_ADDRESS", "")
+ROUTED_AT_READY = os.environ.get("GOFAST_TEST_ROUTED_AT_READY") == "1"
 MESSAGE = "deployed by helm test " + secrets.token_hex(4)
 MAIN_PY = (
     "from fastapi import FastAPI\n\napp = FastAPI()\n\n\n"
@@ -79,6 +81,8 @@ def main():
         status, body = call("GET", target, host=parts.netloc)
         if status == 200 and isinstance(body, dict) and body.get("message") == MESSAGE:
             break
+        if ROUTED_AT_READY:
+            sys.exit(f"READY, but the app did not answer through the ingress: {status} {body}")
         if time.monotonic() > deadline:
             sys.exit(f"the app did not answer through the ingress: {status} {body}")
         time.sleep(0.5)
