@@ -8,6 +8,7 @@
 #
 #   scripts/controlplane-image.sh build    -> .cache/controlplane-image/controlplane.oci.tar
 #   scripts/controlplane-image.sh ensure   build only if the binary or these inputs changed
+#   scripts/controlplane-image.sh check    the image vs controlplane/Dockerfile's runtime stage
 #   scripts/controlplane-image.sh name     print the image reference
 #
 # Environment: GOFAST_CONTROLPLANE_IMAGE_NAME (default gofast.dev/controlplane:testenv),
@@ -104,9 +105,60 @@ cmd_ensure() {
     cmd_build
 }
 
+cmd_check() {
+    [[ -d "$ROOTFS" && -f "$IMAGE_TAR" ]] || die "no image yet: scripts/controlplane-image.sh build"
+    local fail=0
+    # shellcheck disable=SC2016 # dpkg-query's format, not a shell expansion
+    if chroot "$ROOTFS" dpkg-query -W -f='${Status}' ca-certificates 2>/dev/null | grep -q 'install ok installed'; then
+        log "ok: ca-certificates installed, as the Dockerfile's runtime stage"
+    else log "FAIL: ca-certificates is not installed"; fail=1; fi
+    if [[ "$(stat -c '%u:%g %a' "$ROOTFS/var/lib/gofast")" == "10001:10001 700" ]]; then
+        log "ok: /var/lib/gofast is 10001:10001 0700"
+    else log "FAIL: /var/lib/gofast is $(stat -c '%u:%g %a' "$ROOTFS/var/lib/gofast")"; fail=1; fi
+    if chroot --userspec=10001:10001 "$ROOTFS" /usr/local/bin/gofast-controlplane --version >/dev/null; then
+        log "ok: uid 10001 runs /usr/local/bin/gofast-controlplane"
+    else log "FAIL: uid 10001 cannot run the binary"; fail=1; fi
+    if [[ -e "$ROOTFS/etc/resolv.conf" ]]; then log "FAIL: /etc/resolv.conf is in the image"; fail=1
+    else log "ok: no /etc/resolv.conf"; fi
+    # the image config's Env, User, ExposedPorts and Cmd against the Dockerfile's last stage
+    if python3 - "$IMAGE_TAR" "$ROOT/controlplane/Dockerfile" <<'EOF'
+import json, re, shlex, sys, tarfile
+
+tar = tarfile.open(sys.argv[1])
+blob = lambda d: json.load(tar.extractfile("blobs/sha256/" + d.split(":", 1)[1]))
+index = json.load(tar.extractfile("index.json"))
+config = blob(blob(index["manifests"][0]["digest"])["config"]["digest"])["config"]
+text = open(sys.argv[2]).read().replace("\\\n", " ")
+stage = re.split(r"(?m)^FROM ", text)[-1]
+want_env = {}
+for line in re.findall(r"(?m)^ENV (.*)$", stage):
+    for kv in shlex.split(line):
+        k, v = kv.split("=", 1)
+        want_env[k] = v
+got_env = dict(e.split("=", 1) for e in config.get("Env", []))
+problems = [f"ENV {k}={v!r}, image has {got_env.get(k)!r}" for k, v in want_env.items() if got_env.get(k) != v]
+user = re.findall(r"(?m)^USER (\S+)", stage)
+if user and config.get("User") != user[-1]:
+    problems.append(f"USER {user[-1]}, image has {config.get('User')}")
+for port in re.findall(r"(?m)^EXPOSE (\S+)", stage):
+    if (port if "/" in port else port + "/tcp") not in config.get("ExposedPorts", {}):
+        problems.append(f"EXPOSE {port} missing")
+entry = re.findall(r"(?m)^ENTRYPOINT (\[.*\])", stage)
+if entry and config.get("Cmd") != json.loads(entry[-1]):
+    problems.append(f"ENTRYPOINT {entry[-1]}, image runs {config.get('Cmd')}")
+for p in problems:
+    print("controlplane-image: FAIL: " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+EOF
+    then log "ok: ENV, USER, EXPOSE and the entry point are the Dockerfile's"; else fail=1; fi
+    ((fail == 0)) || die "the image does not match controlplane/Dockerfile"
+    log "the image matches controlplane/Dockerfile's runtime stage"
+}
+
 case "${1:-}" in
     build) cmd_build;;
     ensure) cmd_ensure;;
+    check) cmd_check;;
     name) echo "$NAME";;
-    *) echo "usage: $0 build|ensure|name" >&2; exit 2;;
+    *) echo "usage: $0 build|ensure|check|name" >&2; exit 2;;
 esac

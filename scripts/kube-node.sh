@@ -549,6 +549,7 @@ cmd_chart_test() { # mongodb-uri: install the chart on the node, `helm test`, un
     [[ -n "${TRAEFIK_WEB_PORT:-}" ]] || die "Traefik is not started: scripts/kube-node.sh traefik"
     GOFAST_NODE_BUILD=helm cmd_build
     "$ROOT/scripts/controlplane-image.sh" ensure
+    "$ROOT/scripts/controlplane-image.sh" check
     cmd_node_import "$ROOT/.cache/controlplane-image/controlplane.oci.tar" >/dev/null
     cmd_node_expose "$mongo_port"
     local release="gofast-chart" ns="gofast-chart" apps_ns="gofast-chart-apps" started=$SECONDS
