@@ -49,7 +49,7 @@ async fn cluster() -> Option<Client> {
 }
 
 /// A fresh namespace per test, so tests do not see each other's objects.
-async fn namespace(client: &Client) -> String {
+async fn namespace(client: &Client) -> TestNamespace {
     let name = format!("t-{}", gofast_controlplane::ids::new_id(8));
     let ns: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
@@ -57,7 +57,39 @@ async fn namespace(client: &Client) -> String {
         .create(&PostParams::default(), &ns)
         .await
         .expect("create namespace");
-    name
+    TestNamespace(name)
+}
+
+/// Deleted when the test ends, passed or not: kwok's node holds 110 pods,
+/// and a long-lived test control plane would fill it run after run.
+struct TestNamespace(String);
+
+impl std::ops::Deref for TestNamespace {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        // A runtime and a client of their own: this runs inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                if let Ok(client) = Client::try_default().await {
+                    let _ = Api::<Namespace>::all(client)
+                        .delete(&name, &DeleteParams::background())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 fn settings(namespace: &str) -> KubeSettings {
