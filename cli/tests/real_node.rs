@@ -285,9 +285,19 @@ def try_write(path):
         return errno.errorcode.get(e.errno, str(e.errno))
 
 
+def status(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split()[1]
+
+
 @app.get("/inside")
 def inside():
     return {
+        "cap_eff": status("CapEff"),
+        "seccomp": status("Seccomp"),
+        "no_new_privs": status("NoNewPrivs"),
         "uid": os.getuid(),
         "gid": os.getgid(),
         "secrets": os.path.exists("/var/run/secrets"),
@@ -370,7 +380,7 @@ async fn an_app_lives_its_whole_life_on_the_real_node_behind_traefik() {
     assert_eq!(openapi["servers"][0]["url"], prefix.as_str(), "{openapi}");
 
     // The hardened pod really runs the app: not root, nothing writable but
-    // /tmp, no service-account token.
+    // /tmp, no service-account token, no capabilities, a seccomp filter.
     let inside: serde_json::Value = cluster
         .http
         .get(format!("{url}inside"))
@@ -386,6 +396,10 @@ async fn an_app_lives_its_whole_life_on_the_real_node_behind_traefik() {
     assert_eq!(inside["root"], "EROFS", "{inside}");
     assert_eq!(inside["app"], "EROFS", "{inside}");
     assert_eq!(inside["tmp"], "written", "{inside}");
+    // No capability, the runtime's seccomp filter (mode 2), no privilege gain.
+    assert_eq!(inside["cap_eff"], "0000000000000000", "{inside}");
+    assert_eq!(inside["seccomp"], "2", "{inside}");
+    assert_eq!(inside["no_new_privs"], "1", "{inside}");
 
     // The app's output, through the apiserver and the kubelet.
     let logs = ada.run(&["logs", "life"]);
