@@ -12,7 +12,8 @@ requests on <control fd>, a SOCK_SEQPACKET socket the control plane made. Messag
 JSON, one per packet, with file descriptors as SCM_RIGHTS:
 
     control plane -> server
-      {"op": "init", "seccomp": [hex, ...]}          once, first: the BPF programs
+      {"op": "init", "seccomp": [hex, ...], "keep_in_tmp": [path, ...]}
+          once, first: the BPF programs, and what the sandbox bound below /tmp
       {"op": "spawn", "id", "uid", "app", "run", "env", "rlimits", "tmp_size", "probe"}
           + fds [stdout write end, stderr write end, app dir, run dir, cgroup.procs...]
       {"op": "kill", "id", "signal"}
@@ -156,6 +157,12 @@ def _same_file(path: str, fd: int) -> None:
         raise SetupError(f"{path} is not the directory the platform handed over")
 
 
+def _below_tmp(path: str) -> str:
+    if os.path.normpath(path) != path or not path.startswith("/tmp/"):
+        raise SetupError(f"{path!r} is not a plain path below /tmp")
+    return path
+
+
 def _below_apps(rel: str) -> str:
     path = os.path.normpath(os.path.join(APPS, rel))
     if not path.startswith(APPS + "/"):
@@ -167,6 +174,7 @@ class Server:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.seccomp: list[bytes] = []
+        self.keep_in_tmp: list[str] = []
         self.children: dict[int, str] = {}  # pid -> id
         self.by_id: dict[str, int] = {}
         self.pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -210,6 +218,7 @@ class Server:
             op = message.get("op")
             if op == "init":
                 self.seccomp = [bytes.fromhex(p) for p in message["seccomp"]]
+                self.keep_in_tmp = [_below_tmp(p) for p in message.get("keep_in_tmp", [])]
                 self.send({"ready": os.getpid()})
             elif op == "spawn":
                 self.spawn(message, fds)
@@ -303,7 +312,7 @@ class Server:
             # Nothing of the other apps stays in this process's memory.
             self.children.clear()
             self.by_id.clear()
-            enter_box(req, app_fd, run_fd, procs, self.seccomp, self.last_cap)
+            enter_box(req, app_fd, run_fd, procs, self.seccomp, self.last_cap, self.keep_in_tmp)
         except BaseException as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             try:
                 os.write(2, f"gofast: the app's sandbox could not be set up: {exc}\n".encode())
@@ -332,7 +341,15 @@ class Server:
         os._exit(code)
 
 
-def enter_box(req: dict, app_fd: int, run_fd: int, procs: list[int], seccomp: list[bytes], last_cap: int) -> None:
+def enter_box(
+    req: dict,
+    app_fd: int,
+    run_fd: int,
+    procs: list[int],
+    seccomp: list[bytes],
+    last_cap: int,
+    keep_in_tmp: list[str] = (),
+) -> None:
     uid = int(req["uid"])
     if uid <= 0:
         raise SetupError("refusing to run an app as root")
@@ -358,8 +375,15 @@ def enter_box(req: dict, app_fd: int, run_fd: int, procs: list[int], seccomp: li
     bind(run, RUN_DIR, MS_NOSUID | MS_NODEV)
     # Nothing else of the data dir: the other apps' files leave this namespace.
     umount(APPS)
-    # The server's /tmp would be shared by every app: a fresh one over it.
+    # The server's /tmp would be shared by every app: a fresh one over it. What the
+    # sandbox bound below /tmp (a venv in a temp dir) is bound again on top, read-only,
+    # as bwrap gives an exec'd app: reached through fds opened before it is covered.
+    kept = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) for p in keep_in_tmp]
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={int(req['tmp_size'])}")
+    for path, fd in kept:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        bind(f"/proc/self/fd/{fd}", path, MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
     loopback_up()
     for res, value in req["rlimits"]:
         soft, hard = resource.getrlimit(res)

@@ -290,6 +290,33 @@ async fn when_the_fork_server_is_killed_the_apps_come_back() {
     assert!(!again.is_empty(), "no new fork server");
 }
 
+/// A Python environment below /tmp (a clean clone there) stays visible
+/// through each child's fresh /tmp, so the warm start works there too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_venv_below_tmp_still_forks() {
+    let tmp = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    let venv_copy = tmp.path().join("venv");
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(venv())
+        .arg(&venv_copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let data = tmp.path().join("data");
+    let venv_arg = venv_copy.display().to_string();
+    let platform = start(&data, &["--start", "fork", "--venv", &venv_arg]);
+    let health = get_json(&format!("{}/healthz", platform.url)).await;
+    assert_eq!(health["isolation"]["start"], "fork", "{health}");
+    let ada = platform.user("ada@example.com");
+    let url = ada.deploy(
+        &[&write_app(tmp.path(), "a", &hello_main("warm in tmp"))],
+        "a",
+    );
+    let body = get(&url).await.text().await.unwrap();
+    assert!(body.contains("warm in tmp"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_start_exec_apps_still_deploy_cold() {
     let tmp = tempfile::tempdir().unwrap();

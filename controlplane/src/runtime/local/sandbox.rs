@@ -211,11 +211,18 @@ impl Sandbox {
         if !self.per_app_uid {
             return Some("apps have no uid of their own (the platform is not root)".into());
         }
-        // Each child mounts a fresh /tmp, which would hide these.
+        None
+    }
+
+    /// The directories the sandbox binds below /tmp (a venv in a temp dir):
+    /// each forked child binds them again over its fresh /tmp, read-only,
+    /// as bwrap does for an exec'd app.
+    pub fn binds_below_tmp(&self) -> Vec<String> {
         self.binds
             .iter()
-            .find(|(_, inside)| inside.starts_with("/tmp"))
-            .map(|(_, inside)| format!("{} is below /tmp", inside.display()))
+            .filter(|(_, inside)| inside.starts_with("/tmp"))
+            .map(|(_, inside)| inside.to_string_lossy().into_owned())
+            .collect()
     }
 
     /// The compiled seccomp programs, for the fork server to load in each child.

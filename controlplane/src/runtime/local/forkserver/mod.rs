@@ -339,7 +339,11 @@ impl Server {
             // Dropping the senders tells every waiter the server is gone.
             *s.state.lock().unwrap_or_else(|p| p.into_inner()) = State::default();
         });
-        let init = Request::Init { seccomp };
+        let keep_in_tmp = sandbox.binds_below_tmp();
+        let init = Request::Init {
+            seccomp,
+            keep_in_tmp: &keep_in_tmp,
+        };
         if let Err(e) = server.send(&init, &[]).await {
             server.gone.cancel();
             return Err(e);

@@ -17,6 +17,8 @@ pub enum Request<'a> {
     /// First, once: the seccomp programs every child loads last.
     Init {
         seccomp: &'a [String],
+        /// Directories below /tmp that each child keeps (read-only).
+        keep_in_tmp: &'a [String],
     },
     /// With fds: stdout, stderr, app dir, run dir, then `cgroup.procs` files.
     Spawn {
