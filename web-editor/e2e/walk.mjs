@@ -326,7 +326,11 @@ try {
   await page.keyboard.type('extra.py');
   await page.keyboard.press('Enter');
   await page.locator('#file-dialog:not([open])').waitFor({ state: 'attached', timeout: T });
-  check((await page.getAttribute('#tabs [aria-selected=true]', 'id')) === 'tab-extra.py', 'the new file is the open tab');
+  // The dialog closes first; the tab opens once its close handler has run.
+  await page
+    .locator('#tabs [id="tab-extra.py"][aria-selected="true"]')
+    .waitFor({ timeout: T })
+    .catch(() => check(false, 'the new file is the open tab'));
   check((await focused()) === 'editor', `after adding a file the focus is on ${await focused()}`);
   await page.keyboard.type('X = 1\n');
 
