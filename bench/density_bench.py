@@ -29,6 +29,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gofast_bench import Api, Conn, log, machine, pct, summary  # noqa: E402
+from procfs import descendants, rollup, uid  # noqa: E402
 
 CODE = (
     "from fastapi import FastAPI\n\n"
@@ -39,54 +40,6 @@ CODE = (
 )
 
 
-# ---------------------------------------------------------------- /proc ----
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def tree(pid: int) -> list[int]:
-    todo, seen = [pid], []
-    while todo:
-        p = todo.pop()
-        seen.append(p)
-        todo += children(p)
-    return seen
-
-
-def rollup(pid: int) -> dict[str, int]:
-    """kB figures of /proc/PID/smaps_rollup (empty if the process is gone)."""
-    out: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-                    out[parts[0][:-1]] = int(parts[1])
-    except OSError:
-        pass
-    return out
-
-
-def uid(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Uid:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return -1
-
-
 # Apps run as uids from here on (runtime/local/sandbox.rs, APP_UID_BASE).
 APP_UID_BASE = 1_000_000_000
 
@@ -95,11 +48,11 @@ def memory(up_pid: int) -> dict:
     """PSS of the whole tree (what it all costs together), and the USS
     (private pages) of each app: the processes of its uid together."""
     pss, per_app, others = 0, {}, 0
-    pids = tree(up_pid)
+    pids = [up_pid] + [p for p, _, _ in descendants(up_pid)]
     for p in pids:
         r = rollup(p)
         pss += r.get("Pss", 0)
-        uss = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
+        uss = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) + r.get("Private_Hugetlb", 0)
         u = uid(p)
         if u >= APP_UID_BASE:
             per_app[u] = per_app.get(u, 0) + uss

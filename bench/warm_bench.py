@@ -24,43 +24,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gofast_bench import Api, Conn, app_code, log, loadavg, summary  # noqa: E402
-
-
-def uss_kib(pid: int) -> int:
-    total = 0
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith(("Private_Clean:", "Private_Dirty:", "Private_Hugetlb:")):
-                total += int(line.split()[1])
-    return total
-
-
-def processes() -> list[tuple[int, int, str]]:
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{p}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        out.append((int(p), ppid, cmd))
-    return out
-
-
-def descendants(root: int) -> list[tuple[int, int, str]]:
-    procs = processes()
-    found, todo = [], [root]
-    while todo:
-        parent = todo.pop()
-        for p in procs:
-            if p[1] == parent:
-                found.append(p)
-                todo.append(p[0])
-    return found
+from procfs import descendants, uss_kib  # noqa: E402
 
 
 class Platform:
