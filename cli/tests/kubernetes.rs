@@ -106,28 +106,3 @@ async fn deploy_through_the_cli_runs_on_kubernetes_and_the_reconciler_repairs_dr
     }
     assert!(gone, "the app's objects outlived its deletion");
 }
-
-/// Deletes the namespace when the test ends, passed or not (declared before
-/// the platform, so dropped after it: nothing re-applies into it).
-struct DeleteNamespace(String);
-
-impl Drop for DeleteNamespace {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        // A runtime and a client of their own: this runs inside the test's runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                if let Ok(client) = Client::try_default().await {
-                    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
-                        .delete(&name, &DeleteParams::background())
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}

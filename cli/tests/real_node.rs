@@ -23,13 +23,13 @@ use common::*;
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::{
     apps::v1::{Deployment, ReplicaSet},
-    core::v1::{ConfigMap, Namespace, Pod, Service},
+    core::v1::{ConfigMap, Pod, Service},
     discovery::v1::EndpointSlice,
     networking::v1::NetworkPolicy,
 };
 use kube::{
     Api, Client,
-    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams},
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -220,23 +220,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         drop(self.platform.take());
-        let namespace = self.namespace.clone();
-        // A runtime of its own on a thread of its own: this may run inside the test's.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            // A client of its own too: the test's is bound to the test's runtime.
-            rt.block_on(async {
-                if let Ok(client) = Client::try_default().await {
-                    let _ = Api::<Namespace>::all(client)
-                        .delete(&namespace, &DeleteParams::background())
-                        .await;
-                }
-            });
-        })
-        .join();
+        drop(DeleteNamespace(self.namespace.clone()));
     }
 }
 
@@ -649,27 +633,6 @@ async fn a_memory_hog_a_crash_and_a_loop_at_import_end_failed_with_their_reason(
     cluster.finish().await;
 }
 
-const ECHO: &str = r#"from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-
-app = FastAPI()
-
-
-@app.websocket("/ws")
-async def echo(ws: WebSocket):
-    await ws.accept()
-    try:
-        while True:
-            msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-            if msg.get("text") is not None:
-                await ws.send_text("echo: " + msg["text"])
-            elif msg.get("bytes") is not None:
-                await ws.send_bytes(msg["bytes"][::-1])
-    except WebSocketDisconnect:
-        return
-"#;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_app_answers_through_traefik() {
     let Some(node) = real_node() else {
@@ -678,7 +641,7 @@ async fn a_websocket_app_answers_through_traefik() {
     let cluster = Cluster::start(&node, &[]).await;
     let ada = cluster.platform().user("ada@example.com");
     let tmp = tempfile::tempdir().unwrap();
-    let main = write_app(tmp.path(), "echo", ECHO);
+    let main = write_app(tmp.path(), "echo", WS_ECHO);
     let url = ada.deploy(&[&main], "echo");
     // The route exists once an HTTP request gets the app's own 404.
     let (status, body) = cluster.routed(&format!("{url}nothing-here")).await;

@@ -11,24 +11,6 @@ use common::*;
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
-const WS_ECHO: &str = r#"from fastapi import FastAPI, WebSocket
-
-app = FastAPI()
-
-
-@app.get("/")
-def home():
-    return {"chat": "ws at /ws"}
-
-
-@app.websocket("/ws")
-async def echo(ws: WebSocket):
-    await ws.accept()
-    text = await ws.receive_text()
-    await ws.send_text("echo: " + text)
-    await ws.close()
-"#;
-
 fn start() -> Platform {
     Platform::start_with(&["--sleep-after", "2s"])
 }

@@ -15,35 +15,6 @@ use tokio_tungstenite::{
     tungstenite::{Error as WsError, Message, protocol::frame::coding::CloseCode},
 };
 
-const ECHO: &str = r#"from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-
-app = FastAPI()
-
-
-@app.get("/")
-def home():
-    return {"chat": "ws at /ws"}
-
-
-@app.websocket("/ws")
-async def echo(ws: WebSocket):
-    await ws.accept()
-    try:
-        while True:
-            msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-            if msg.get("text") is not None:
-                if msg["text"] == "bye":
-                    await ws.close(code=4000, reason="bye")
-                    return
-                await ws.send_text("echo: " + msg["text"])
-            elif msg.get("bytes") is not None:
-                await ws.send_bytes(msg["bytes"][::-1])
-    except WebSocketDisconnect:
-        return
-"#;
-
 fn ws_url(app_url: &str) -> String {
     format!("{}ws", app_url.replacen("http://", "ws://", 1))
 }
@@ -85,7 +56,7 @@ async fn an_echo_app_answers_text_and_binary_frames_and_either_side_closes() {
     let platform = Platform::start();
     let ada = platform.user("ada@example.com");
     let dir = tempfile::tempdir().unwrap();
-    let url = ada.deploy(&[&write_app(dir.path(), "chat", ECHO)], "chat");
+    let url = ada.deploy(&[&write_app(dir.path(), "chat", WS_ECHO)], "chat");
 
     let mut ws = open(&url).await;
     echoes(&mut ws, "hello").await;
@@ -116,8 +87,8 @@ async fn a_websocket_to_another_users_app_is_refused_like_any_request() {
     let ada = platform.user("ada@example.com");
     let bob = platform.user("bob@example.com");
     let dir = tempfile::tempdir().unwrap();
-    let adas = ada.deploy(&[&write_app(dir.path(), "chat", ECHO)], "chat");
-    let bobs = bob.deploy(&[&write_app(dir.path(), "bobs", ECHO)], "bobs");
+    let adas = ada.deploy(&[&write_app(dir.path(), "chat", WS_ECHO)], "chat");
+    let bobs = bob.deploy(&[&write_app(dir.path(), "bobs", WS_ECHO)], "bobs");
     // Ada's app id under Bob's user id.
     let app_part = adas.split("/app/").nth(1).unwrap();
     let user_part = bobs.split("/app/").next().unwrap();
@@ -140,7 +111,7 @@ async fn a_tunnel_survives_an_unrelated_deploy_and_ends_with_its_own_app() {
     let platform = Platform::start();
     let ada = platform.user("ada@example.com");
     let dir = tempfile::tempdir().unwrap();
-    let url = ada.deploy(&[&write_app(dir.path(), "chat", ECHO)], "chat");
+    let url = ada.deploy(&[&write_app(dir.path(), "chat", WS_ECHO)], "chat");
     let mut ws = open(&url).await;
     echoes(&mut ws, "before").await;
 
@@ -151,7 +122,7 @@ async fn a_tunnel_survives_an_unrelated_deploy_and_ends_with_its_own_app() {
     echoes(&mut ws, "after an unrelated deploy").await;
 
     // A new revision of its own app: the old process stops, the tunnel ends.
-    let changed = ECHO.replace("ws at /ws", "ws at /ws, v2");
+    let changed = WS_ECHO.replace("ws at /ws", "ws at /ws, v2");
     let again = ada.deploy(&[&write_app(dir.path(), "chat", &changed)], "chat");
     assert_eq!(again, url);
     closed_by_server(&mut ws).await;

@@ -306,3 +306,60 @@ pub fn fresh_database_uri(base: &str, label: &str) -> String {
         std::process::id()
     )
 }
+
+/// A chat-style app: a WebSocket at `/ws` answers text with "echo: ...",
+/// bytes reversed, and "bye" with a close (code 4000); `/` says where it is.
+pub const WS_ECHO: &str = r#"from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+
+
+@app.get("/")
+def home():
+    return {"chat": "ws at /ws"}
+
+
+@app.websocket("/ws")
+async def echo(ws: WebSocket):
+    await ws.accept()
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            if msg.get("text") is not None:
+                if msg["text"] == "bye":
+                    await ws.close(code=4000, reason="bye")
+                    return
+                await ws.send_text("echo: " + msg["text"])
+            elif msg.get("bytes") is not None:
+                await ws.send_bytes(msg["bytes"][::-1])
+    except WebSocketDisconnect:
+        return
+"#;
+
+/// Deletes a Kubernetes namespace when dropped, whether the test passed or
+/// not (declare it before the platform, so it is dropped after it: nothing
+/// re-applies into the namespace).
+pub struct DeleteNamespace(pub String);
+
+impl Drop for DeleteNamespace {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        // A runtime and a client of their own: this runs inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                if let Ok(client) = kube::Client::try_default().await {
+                    let _ = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+                        .delete(&name, &kube::api::DeleteParams::background())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
