@@ -157,7 +157,8 @@ impl Platform {
         user_id: &str,
         app_id: &str,
     ) -> Result<Routed, RouteError> {
-        // Twice at most: a wake ends with the app awake or failed.
+        // A wake ends with the app awake or failed, so the second look serves
+        // or refuses; the third is only for a wake that raced a sleep.
         for _ in 0..3 {
             match self.route_step(user_id, app_id) {
                 Step::Serve(routed) => return Ok(routed),

@@ -201,3 +201,16 @@ async fn when_every_process_dies_at_once_the_apps_come_back() {
         (None, Some(1))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_app_does_not_sleep_while_a_deploy_of_it_runs() {
+    let w = World::new().await;
+    let app = w.running("changing").await;
+    w.reconcile().await;
+    let (_, two) = w.deploy("changing", &code("two", "waits")).await;
+    w.until_stage(&app, two, Stage::Starting).await;
+    w.idle_for(SLEEP_AFTER * 2).await;
+    assert_eq!(w.fake.serving(&app), Some(1), "the old revision serves on");
+    assert!(!w.store.app_by_id(&app).await.unwrap().unwrap().sleeping);
+    assert_ne!(w.app("changing").await.status, Stage::Sleeping);
+}
