@@ -16,6 +16,9 @@
 #   scripts/bench.sh density         # 500 apps deployed, asleep, woken one by one
 #                                    # (bench/density_bench.py; BENCH_APPS=N, BENCH_SLEEP_AFTER=60s;
 #                                    # not part of "all": about 10 minutes)
+#   scripts/bench.sh cluster-wake    # sleep and wake in the cluster shape on the real node
+#                                    # (bench/cluster_wake_bench.py; needs scripts/kube-node.sh
+#                                    # start + traefik; BENCH_APPS=N; not part of "all")
 #   BENCH_JSON=out.json scripts/bench.sh   # also keep the raw results
 #   BENCH_ARGS="--runs 10 --connections 16" scripts/bench.sh
 #   BENCH_NO_BUILD=1 scripts/bench.sh     # use target/release/gofast as it is
@@ -30,6 +33,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 default_budget=170
 [ "$what" = density ] && default_budget=1800
+[ "$what" = cluster-wake ] && default_budget=600
 budget=${BENCH_TIMEOUT:-$default_budget} # seconds for start-up plus measurements
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
@@ -42,7 +46,7 @@ venv=$PWD/.venv
 # The load generator for requests/s: wrk, from Debian/Ubuntu (as scripts/deps.sh
 # installs packages). Without it the driver falls back to its own, much slower,
 # Python client and says so in the table.
-if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ] && [ "$what" != density ] && [ "$what" != warm ]; then
+if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ] && [ "$what" != density ] && [ "$what" != warm ] && [ "$what" != cluster-wake ]; then
   if command -v apt-get >/dev/null; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -52,6 +56,14 @@ if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deplo
   fi
   command -v wrk >/dev/null ||
     echo "==> wrk not found: requests/s will come from the built-in Python client (NOT wrk; install it with apt-get install -y wrk)"
+fi
+
+if [ "$what" = cluster-wake ]; then
+  # It starts its own platform against the test cluster and stops it.
+  eval "$(scripts/kube-testenv.sh env)"
+  echo "==> measuring on $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  exec timeout --signal=TERM --kill-after=5 "$budget" "$venv/bin/python" bench/cluster_wake_bench.py \
+    --gofast "$gofast" --venv "$venv" --apps "${BENCH_APPS:-5}" ${BENCH_JSON:+--json "$BENCH_JSON"}
 fi
 
 if [ "$what" = warm ]; then

@@ -575,6 +575,7 @@ apps:
   imagePullPolicy: Never
   nodeSelector: {kubernetes.io/hostname: $REAL_NODE}
   tolerations: ["gofast.dev/real-node:NoSchedule"]
+  sleepAfter: 5s
 ingress: {host: gofast.test, appsHost: apps.gofast.test}
 mongodb: {uri: "mongodb://$POD_GATEWAY:$mongo_port/gofast-chart-$RANDOM"}
 traefik:
@@ -586,6 +587,7 @@ tests:
   url: http://$traefik
   host: gofast.test
   appsAddress: $traefik
+  wake: true
   nodeSelector: {kubernetes.io/hostname: $REAL_NODE}
   tolerations: [{key: gofast.dev/real-node, operator: Exists, effect: NoSchedule}]
 YAML

@@ -133,6 +133,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start(node: &RealNode, extra: &[&str]) -> Self {
+        Self::start_at(node, "127.0.0.1:0", extra).await
+    }
+
+    async fn start_at(node: &RealNode, addr: &str, extra: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let namespace = format!("real-{}", gofast_controlplane::ids::new_id(6));
         let apps_url = format!("http://{APPS_HOST}:{}", node.traefik.port());
@@ -161,7 +165,7 @@ impl Cluster {
             &route_probe,
         ];
         args.extend(extra);
-        let platform = Platform::start_in(&tmp.path().join("d"), "127.0.0.1:0", &args);
+        let platform = Platform::start_in(&tmp.path().join("d"), addr, &args);
         let http = reqwest::Client::builder()
             .resolve(APPS_HOST, node.traefik)
             .timeout(Duration::from_secs(10))
@@ -736,5 +740,211 @@ async fn requests_through_traefik_count_as_the_apps_activity() {
         after[&unused_id], before[&unused_id],
         "an app nobody used became active"
     );
+    cluster.finish().await;
+}
+
+/// The pods' gateway: where kube-node.sh's `expose` makes a port of this
+/// machine's loopback reachable from the node's namespace (and Traefik).
+const POD_GATEWAY: &str = "10.88.0.1";
+
+/// A port of 127.0.0.1 that is free now, reachable from the node.
+fn exposed_port() -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = std::process::Command::new(repo().join("scripts/kube-node.sh"))
+        .args(["expose", &port.to_string()])
+        .output()
+        .expect("run kube-node.sh expose");
+    assert!(out.status.success(), "expose: {}", text(&out.stderr));
+    port
+}
+
+const SLEEPY: &str = r#"from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+@app.get("/")
+def root():
+    return {"message": "sleepy"}
+
+
+@app.post("/echo")
+async def echo(request: Request):
+    return {"got": (await request.body()).decode()}
+"#;
+
+/// Sleep in the cluster shape: an idle app's Deployment goes to zero and its
+/// route to the control plane (the activator); its next request through
+/// Traefik, a POST with a body, is held, the app scales up, and the request
+/// is answered by it. An app in use through Traefik never sleeps, and a
+/// request that would loop back to the activator does not wake anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_app_sleeps_without_pods_and_its_next_request_wakes_it() {
+    let Some(node) = real_node() else {
+        return;
+    };
+    let port = exposed_port();
+    let addr = format!("127.0.0.1:{port}");
+    let activator = format!("{POD_GATEWAY}:{port}");
+    let cluster = Cluster::start_at(
+        &node,
+        &addr,
+        &[
+            "--sleep-after",
+            "6s",
+            "--kube-activator-address",
+            &activator,
+        ],
+    )
+    .await;
+    let ada = cluster.platform().user("ada@example.com");
+    let tmp = tempfile::tempdir().unwrap();
+    let sleepy = ada.deploy(&[&write_app(tmp.path(), "sleepy", SLEEPY)], "sleepy");
+    let busy = ada.deploy(
+        &[&write_app(tmp.path(), "busy", &hello_main("busy"))],
+        "busy",
+    );
+    let app_id = |url: &str| {
+        url.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (sleepy_id, busy_id) = (app_id(&sleepy), app_id(&busy));
+    let busy_pods: Vec<String> = cluster
+        .pods(&busy_id)
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(busy_pods.len(), 1, "one pod: {busy_pods:?}");
+
+    // `busy` is used through Traefik all along; `sleepy` is left alone.
+    let in_use = Arc::new(AtomicBool::new(true));
+    let keep_busy = {
+        let (http, url, in_use) = (cluster.http.clone(), busy.clone(), in_use.clone());
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while in_use.load(Ordering::Relaxed) {
+                match http.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => {}
+                    other => failures.push(format!("{other:?}")),
+                }
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+            }
+            failures
+        })
+    };
+
+    until_status(&ada, "sleepy", "SLEEPING");
+    let deployments = Api::<Deployment>::namespaced(cluster.client.clone(), &cluster.namespace);
+    let name = format!("app-{sleepy_id}");
+    assert_eq!(
+        deployments.get(&name).await.unwrap().spec.unwrap().replicas,
+        Some(0)
+    );
+    let gvk = GroupVersionKind::gvk("traefik.io", "v1alpha1", "IngressRoute");
+    let routes: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &cluster.namespace,
+        &ApiResource::from_gvk(&gvk),
+    );
+    let route = routes.get(&name).await.unwrap();
+    assert_eq!(
+        route.data["spec"]["routes"][0]["services"][0]["name"],
+        "gofast-activator"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cluster.pods(&sleepy_id).await.is_empty() {
+        assert!(Instant::now() < deadline, "the sleeping app's pod stayed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // A request marked as the control plane's own, come back round: the
+    // activator answers 503 with gofast's error shape at once, and nothing
+    // wakes. (Until Traefik's throttle lets it see the new route, Traefik
+    // answers itself, in plain text.)
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let looped = cluster
+            .http
+            .get(&sleepy)
+            .header("gofast-activator", "1")
+            .send()
+            .await
+            .unwrap();
+        let status_code = looped.status();
+        let body = looped.text().await.unwrap_or_default();
+        let from_gofast =
+            serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| v["code"].is_string());
+        if from_gofast {
+            assert_eq!(status_code, 503, "{body}");
+            assert!(body.contains("does not lead to it yet"), "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the route never led to the activator: {status_code} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        deployments.get(&name).await.unwrap().spec.unwrap().replicas,
+        Some(0),
+        "a looped request woke the app"
+    );
+    assert_eq!(status(&ada, "sleepy"), "SLEEPING");
+
+    // The next request, with a body: held, the app wakes, the app answers.
+    let started = Instant::now();
+    let woke = cluster
+        .http
+        .post(format!("{sleepy}echo"))
+        .timeout(Duration::from_secs(90))
+        .body("wake me")
+        .send()
+        .await
+        .expect("the request that wakes the app");
+    let took = started.elapsed();
+    assert_eq!(woke.status(), 200);
+    assert_eq!(
+        woke.json::<serde_json::Value>().await.unwrap()["got"],
+        "wake me"
+    );
+    eprintln!("woke through the activator in {} ms", took.as_millis());
+    assert_eq!(status(&ada, "sleepy"), "READY");
+    assert_eq!(
+        deployments.get(&name).await.unwrap().spec.unwrap().replicas,
+        Some(1)
+    );
+    let (status_code, body) = cluster.routed(&sleepy).await;
+    assert_eq!((status_code.as_u16(), body.contains("sleepy")), (200, true));
+    let route = routes.get(&name).await.unwrap();
+    assert_eq!(
+        route.data["spec"]["routes"][0]["services"][0]["name"],
+        name.as_str()
+    );
+
+    // All the while, the app in use kept its one pod and never slept.
+    in_use.store(false, Ordering::Relaxed);
+    let failures = keep_busy.await.unwrap();
+    assert!(
+        failures.is_empty(),
+        "requests to the busy app failed: {failures:?}"
+    );
+    assert_eq!(status(&ada, "busy"), "READY");
+    let now: Vec<String> = cluster
+        .pods(&busy_id)
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(now, busy_pods, "the app in use was put to sleep");
     cluster.finish().await;
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use futures::{SinkExt, StreamExt};
@@ -16,29 +16,6 @@ fn start() -> Platform {
 }
 
 /// The app's status as `gofast status -o json` shows it.
-fn status(user: &User, app: &str) -> String {
-    let out = user.run(&["status", app, "-o", "json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    v["status"].as_str().unwrap_or_default().to_string()
-}
-
-/// Waits (at most 30 s) until the app shows `want`.
-fn until_status(user: &User, app: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = status(user, app);
-        if now == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{app} is still {now}, not {want}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 async fn running_apps(p: &Platform) -> String {
     let metrics = get(&format!("{}/metrics", p.url))
         .await
@@ -69,6 +46,19 @@ async fn an_idle_app_sleeps_and_a_request_or_a_handshake_wakes_it() {
         "{}",
         text(&apps.stdout)
     );
+
+    // A request marked as the control plane's own (a loop through Traefik,
+    // in the cluster shape) is refused at once and starts nothing.
+    let looped = reqwest::Client::new()
+        .get(&url)
+        .header("gofast-activator", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(looped.status(), 503);
+    assert_eq!(looped.headers()["retry-after"], "1");
+    assert_eq!(status(&user, "hello"), "SLEEPING");
+    assert_eq!(running_apps(&p).await, "0", "a looped request woke the app");
 
     // The next request is held while the app starts, then answered.
     let resp = get(&url).await;

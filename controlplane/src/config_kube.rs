@@ -63,6 +63,13 @@ pub struct KubeConfig {
     #[arg(long = "kube-route-probe-url", env = "GOFAST_KUBE_ROUTE_PROBE_URL")]
     pub route_probe_url: Option<String>,
 
+    /// Where Traefik reaches this control plane's HTTP port, `IP:PORT` (in a
+    /// pod, its own IP): idle apps then sleep without pods, their routes lead
+    /// here, and their next request wakes them. Needs --kube-route-probe-url
+    /// and --traefik-metrics-url.
+    #[arg(long = "kube-activator-address", env = "GOFAST_KUBE_ACTIVATOR_ADDRESS")]
+    pub activator_address: Option<std::net::SocketAddr>,
+
     /// Traefik entry point of the IngressRoutes.
     #[arg(long, env = "GOFAST_TRAEFIK_ENTRYPOINT", default_value = "web")]
     pub traefik_entrypoint: String,
@@ -91,6 +98,24 @@ impl PullPolicy {
 }
 
 impl KubeConfig {
+    /// Whether apps sleep here, or why the settings cannot work.
+    pub fn activator(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        let Some(address) = self.activator_address else {
+            return Ok(None);
+        };
+        if self.route_probe_url.is_none() {
+            return Err("--kube-activator-address needs --kube-route-probe-url: \
+                        a woken app's requests go through Traefik"
+                .into());
+        }
+        if self.traefik_metrics_url.is_none() {
+            return Err("--kube-activator-address needs --traefik-metrics-url: \
+                        without Traefik's counts, apps in use would be put to sleep"
+                .into());
+        }
+        Ok(Some(address))
+    }
+
     /// Where app pods may run and how their image is found.
     pub fn placement(&self) -> PodPlacement {
         PodPlacement {

@@ -49,6 +49,8 @@ pub enum StartError {
     Origins(#[from] crate::http::OriginError),
     #[error("{0}")]
     Secret(#[from] crate::auth::SecretError),
+    #[error("{0}")]
+    Settings(String),
     #[error("cannot set up gRPC reflection: {0}")]
     Reflection(String),
     #[error("server error: {0}")]
@@ -129,7 +131,11 @@ pub async fn run(
                 start_timeout_seconds: config.start_timeout.min(3600) as i32,
                 placement: k.placement(),
                 route_probe_url: k.route_probe_url.clone(),
+                activator: k.activator().map_err(StartError::Settings)?,
             };
+            if settings.activator.is_none() && !config.sleep_after.is_zero() {
+                say("note: apps in the cluster do not sleep (no --kube-activator-address)");
+            }
             Arc::new(KubeRuntime::connect(settings).await?)
         }
     };

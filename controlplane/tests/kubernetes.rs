@@ -24,6 +24,7 @@ use gofast_controlplane::{
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{ConfigMap, Namespace, Pod, Service},
+    discovery::v1::EndpointSlice,
     networking::v1::NetworkPolicy,
 };
 use kube::{
@@ -105,6 +106,7 @@ fn settings(namespace: &str) -> KubeSettings {
         start_timeout_seconds: 30,
         placement: Default::default(),
         route_probe_url: None,
+        activator: None,
     }
 }
 
@@ -260,6 +262,83 @@ async fn deploy_creates_accepted_objects_and_reaches_ready_through_kwok() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     panic!("objects of a deleted app are left");
+}
+
+/// Sleep in the cluster shape, as objects: no pods, the route to the
+/// activator (whose Service leads to the control plane), and a deploy of the
+/// same revision (a wake) takes both back.
+#[tokio::test]
+async fn a_sleeping_app_has_no_pods_and_its_route_leads_to_the_activator() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client).await;
+    let activator: std::net::SocketAddr = "10.123.0.7:18080".parse().unwrap();
+    let rt = KubeRuntime::new(
+        client.clone(),
+        KubeSettings {
+            activator: Some(activator),
+            ..settings(&ns)
+        },
+    );
+    // Taking the Lease makes this replica the activator's endpoint.
+    assert!(rt.may_reconcile().await);
+    let slice = Api::<EndpointSlice>::namespaced(client.clone(), &ns)
+        .get("gofast-activator")
+        .await
+        .expect("the activator's EndpointSlice");
+    assert_eq!(slice.endpoints.unwrap()[0].addresses, ["10.123.0.7"]);
+    let svc = Api::<Service>::namespaced(client.clone(), &ns)
+        .get("gofast-activator")
+        .await
+        .expect("the activator's Service");
+    assert_eq!(svc.spec.unwrap().selector, None);
+
+    let app = "sleepy0001";
+    let t = target(app, 1, &[("main.py", MAIN)]);
+    tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &Stages::default()))
+        .await
+        .expect("rollout timed out")
+        .expect("rollout failed");
+    let name = builders::object_name(app);
+    let routes = dynamic(&client, &ns, &ObjectKind::IngressRoute.resource());
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
+
+    rt.stop(app).await.expect("sleep");
+    let route = routes.get(&name).await.unwrap();
+    let r = &route.data["spec"]["routes"][0];
+    assert_eq!(r["services"][0]["name"], "gofast-activator", "{r}");
+    assert_eq!(
+        r["middlewares"],
+        serde_json::json!([]),
+        "the prefix is kept"
+    );
+    let d = deployments.get(&name).await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(0));
+    let mut gone = false;
+    for _ in 0..120 {
+        if !rt.is_running(app, 1).await {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(gone, "a sleeping app still counts as running");
+
+    // The wake: the same revision deployed again.
+    tokio::time::timeout(Duration::from_secs(120), rt.deploy(&t, &Stages::default()))
+        .await
+        .expect("wake timed out")
+        .expect("wake failed");
+    let route = routes.get(&name).await.unwrap();
+    let r = &route.data["spec"]["routes"][0];
+    assert_eq!(r["services"][0]["name"], name.as_str(), "{r}");
+    assert_eq!(r["middlewares"][0]["name"], name.as_str(), "{r}");
+    assert_eq!(
+        deployments.get(&name).await.unwrap().spec.unwrap().replicas,
+        Some(1)
+    );
+    assert!(rt.is_running(app, 1).await);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::mpsc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use gofast_proto::v1::{
@@ -250,6 +250,30 @@ pub fn write_app(dir: &Path, folder: &str, main_py: &str) -> PathBuf {
     let p = d.join("main.py");
     std::fs::write(&p, main_py).expect("write main.py");
     p
+}
+
+/// The app's status as `gofast status APP -o json` shows it.
+pub fn status(user: &User, app: &str) -> String {
+    let out = user.run(&["status", app, "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits (at most 30 s) until the app shows `want`.
+pub fn until_status(user: &User, app: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = status(user, app);
+        if now == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app} is still {now}, not {want}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 pub fn hello_main(message: &str) -> String {

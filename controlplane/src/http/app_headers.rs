@@ -62,6 +62,18 @@ pub fn to_app(headers: &mut HeaderMap, fwd: &Forwarding<'_>) {
     }
 }
 
+/// Cleans a request the activator passes on through Traefik (the cluster
+/// shape): Traefik writes the forwarding headers and strips the prefix, and
+/// the mark stops a request that would come back here (see
+/// `runtime::ACTIVATOR_LOOP_HEADER`).
+pub fn to_traefik(headers: &mut HeaderMap) {
+    remove_connection_headers(headers);
+    headers.insert(
+        HeaderName::from_static(crate::runtime::ACTIVATOR_LOOP_HEADER),
+        HeaderValue::from_static("1"),
+    );
+}
+
 /// Cleans an app's response: connection headers, origin-wide headers, and
 /// cookies pinned below the app's prefix.
 pub fn from_app(headers: &mut HeaderMap, prefix: &str) {

@@ -1,7 +1,9 @@
 //! The embedded shape's router to apps: `/user/{user_id}/app/{app_id}/...`
 //! is forwarded, prefix stripped, to the app's Unix socket. Bodies stream
 //! both ways; nothing is buffered. WebSocket upgrades become tunnels
-//! (`tunnel.rs`).
+//! (`tunnel.rs`). In the cluster shape the same path serves as the
+//! activator: Traefik sends it the requests of sleeping apps, and once the
+//! app is awake they go back through Traefik, whole.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -11,7 +13,10 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
 use hyperlocal::UnixConnector;
 
 use http_body_util::BodyExt;
@@ -19,6 +24,7 @@ use http_body_util::BodyExt;
 use super::{HttpState, app_headers, error_response, error_with_status, tunnel};
 use crate::{
     error::{Error, ErrorCode},
+    runtime::{ACTIVATOR_LOOP_HEADER, Upstream},
     service::RouteError,
 };
 
@@ -26,6 +32,8 @@ use crate::{
 pub struct Gateway {
     /// To the apps' Unix sockets, pooled per socket.
     client: Client<UnixConnector, Body>,
+    /// To Traefik, for the requests the activator took (the cluster shape).
+    traefik: Client<HttpConnector, Body>,
     /// Open WebSocket tunnels: they outlive their HTTP connection's slot.
     tunnels: Arc<tokio::sync::Semaphore>,
 }
@@ -37,6 +45,7 @@ impl Gateway {
     pub fn new() -> Self {
         Self {
             client: Client::builder(TokioExecutor::new()).build(UnixConnector),
+            traefik: Client::builder(TokioExecutor::new()).build_http(),
             tunnels: Arc::new(tokio::sync::Semaphore::new(MAX_TUNNELS)),
         }
     }
@@ -68,6 +77,17 @@ pub async fn proxy(
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
         return Redirect::permanent(&format!("{}/{query}", uri.path())).into_response();
     }
+    if req.headers().contains_key(ACTIVATOR_LOOP_HEADER) {
+        // Sent through Traefik by a control plane, and routed back here.
+        return (
+            [(header::RETRY_AFTER, "1")],
+            unavailable(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the app's route does not lead to it yet; try again in a moment",
+            ),
+        )
+            .into_response();
+    }
     // A sleeping app is woken here; the request waits for it.
     let routed = match state.platform.route(user_id, app_id).await {
         Ok(routed) => routed,
@@ -76,13 +96,16 @@ pub async fn proxy(
             return wake_failed(req.headers(), &app, &reason);
         }
     };
-    let (upstream, in_flight) = (routed.socket, routed.in_flight);
+    let (upstream, in_flight) = (routed.upstream, routed.in_flight);
     let prefix = &uri.path()[..uri.path().len() - tail.len()];
-    let path_and_query = match uri.query() {
-        Some(q) => format!("{tail}?{q}"),
-        None => tail.to_string(),
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let target = match &upstream {
+        Upstream::Socket(socket) => {
+            crate::runtime::local::app_uri(socket, &format!("{tail}{query}")).ok()
+        }
+        Upstream::Cluster(traefik) => format!("{traefik}{}{query}", uri.path()).parse().ok(),
     };
-    let Ok(target) = crate::runtime::local::app_uri(&upstream, &path_and_query) else {
+    let Some(target) = target else {
         return error_response(&Error::InvalidArgument("malformed request path".into()));
     };
     *req.uri_mut() = target;
@@ -103,7 +126,10 @@ pub async fn proxy(
         host: req.headers().get(header::HOST).cloned(),
         prefix,
     };
-    app_headers::to_app(req.headers_mut(), &forwarding);
+    match upstream {
+        Upstream::Socket(_) => app_headers::to_app(req.headers_mut(), &forwarding),
+        Upstream::Cluster(_) => app_headers::to_traefik(req.headers_mut()),
+    }
     if tunnel.is_some() {
         tunnel::keep_upgrade(req.headers_mut());
     }
@@ -115,7 +141,11 @@ pub async fn proxy(
         let _ = platform.record_activity(&app).await;
     });
 
-    match state.gateway.client.request(req).await {
+    let answer = match upstream {
+        Upstream::Socket(_) => state.gateway.client.request(req).await,
+        Upstream::Cluster(_) => state.gateway.traefik.request(req).await,
+    };
+    match answer {
         Ok(mut resp) => {
             let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
             let on_app = switched.then(|| hyper::upgrade::on(&mut resp));

@@ -87,9 +87,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// How many apps serve right now.
     async fn running_apps(&self) -> usize;
 
-    /// For the built-in gateway: the Unix socket the app of this user serves
-    /// HTTP on (see `local::app_uri`).
-    fn upstream(&self, _user_id: &str, _app_id: &str) -> Option<PathBuf> {
+    /// For the built-in gateway: where the app of this user answers now, or
+    /// `None` when it does not (not deployed, another user's, or asleep).
+    fn upstream(&self, _user_id: &str, _app_id: &str) -> Option<Upstream> {
         None
     }
 
@@ -111,6 +111,25 @@ pub trait Runtime: Send + Sync + 'static {
     /// Stops everything this runtime started.
     async fn shutdown(&self);
 }
+
+/// Where the gateway forwards a request for an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// The Unix socket a local app serves HTTP on (see `local::app_uri`),
+    /// with the app's prefix stripped.
+    Socket(PathBuf),
+    /// Traefik's entry point (e.g. `http://traefik.traefik:80`), full path
+    /// kept: the control plane took a request for a sleeping cluster app as
+    /// its activator, and passes it on now that the app's route is back.
+    Cluster(String),
+}
+
+/// Set on every request the control plane sends through Traefik (a woken
+/// app's first requests, READY's route probe). A request that arrives at
+/// the gateway with it went round in a circle: Traefik still routes the app
+/// to the activator. It is answered 503 at once, never woken or forwarded
+/// again. A client that sends it only refuses its own wake.
+pub const ACTIVATOR_LOOP_HEADER: &str = "gofast-activator";
 
 /// The protections apps get from a runtime on this machine, as `/healthz`
 /// reports them.

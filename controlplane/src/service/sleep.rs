@@ -7,10 +7,13 @@
 //! over by its visitors.
 //!
 //! Which apps sleep is per replica: each one counts the requests it forwards.
+//! In the cluster shape requests go through Traefik, not the control plane:
+//! its counts arrive through `note_traffic`, and the control plane sees only
+//! the requests to sleeping apps, whose routes point at it (the activator;
+//! see `runtime::kubernetes::activator`).
 
 use std::{
     collections::HashMap,
-    path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -22,7 +25,7 @@ use tracing::{info, warn};
 use super::{Platform, reconcile::serving_revision};
 use crate::{
     model::{App, AppId, Stage, UserId},
-    runtime::{Progress, Target},
+    runtime::{Progress, Target, Upstream},
 };
 
 /// How long a failed wake is the answer before the next request tries again.
@@ -40,7 +43,7 @@ pub enum RouteError {
 /// Where to forward a request, and the mark that it is in flight (the app
 /// does not sleep until it is dropped).
 pub struct Routed {
-    pub socket: PathBuf,
+    pub upstream: Upstream,
     pub in_flight: InFlight,
 }
 
@@ -103,6 +106,13 @@ impl Sleepers {
         self.apps().remove(app_id);
     }
 
+    /// Requests reached the app without passing here (through Traefik).
+    fn seen(&self, app_id: &str) {
+        if let Some(e) = self.apps().get_mut(app_id) {
+            e.last_seen = Instant::now();
+        }
+    }
+
     /// True, with the app now marked asleep, when nothing is in flight and
     /// nothing came for `after`. An app seen for the first time starts its
     /// idle time now.
@@ -159,14 +169,40 @@ impl Platform {
     ) -> Result<Routed, RouteError> {
         // A wake ends with the app awake or failed, so the second look serves
         // or refuses; the third is only for a wake that raced a sleep.
+        let mut asked_store = false;
         for _ in 0..3 {
             match self.route_step(user_id, app_id) {
                 Step::Serve(routed) => return Ok(routed),
+                Step::Refuse(RouteError::NotDeployed) if !asked_store && self.runtime.sleeps() => {
+                    // Asleep before this replica knew of it (a restart, or
+                    // another replica put it to sleep): the store says.
+                    asked_store = true;
+                    if !self.sleeps_in_store(user_id, app_id).await {
+                        return Err(RouteError::NotDeployed);
+                    }
+                    self.sleepers.asleep(app_id, user_id);
+                }
                 Step::Refuse(e) => return Err(e),
                 Step::Wait(wake) => wake.await,
             }
         }
         Err(RouteError::NotDeployed)
+    }
+
+    async fn sleeps_in_store(&self, user_id: &str, app_id: &str) -> bool {
+        match self.store.app_by_id(app_id).await {
+            Ok(Some(app)) => app.user_id == user_id && app.sleeping,
+            _ => false,
+        }
+    }
+
+    /// Requests reached the app through Traefik (the cluster shape): it is
+    /// in use, neither idle nor sleepy.
+    pub async fn note_traffic(&self, app_id: &str) {
+        self.sleepers.seen(app_id);
+        if let Err(e) = self.record_activity(app_id).await {
+            warn!(%app_id, error = %e, "could not note an app's activity");
+        }
     }
 
     fn route_step(self: &Arc<Self>, user_id: &str, app_id: &str) -> Step {
@@ -187,7 +223,7 @@ impl Platform {
             return Step::Wait(wake);
         }
         // Under the lock, so that a sweep sees this request in flight.
-        let Some(socket) = self.runtime.upstream(user_id, app_id) else {
+        let Some(upstream) = self.runtime.upstream(user_id, app_id) else {
             return Step::Refuse(RouteError::NotDeployed);
         };
         let e = apps
@@ -196,7 +232,7 @@ impl Platform {
         e.in_flight += 1;
         e.last_seen = Instant::now();
         Step::Serve(Routed {
-            socket,
+            upstream,
             in_flight: InFlight {
                 apps: self.sleepers.0.clone(),
                 app_id: app_id.to_string(),

@@ -5,6 +5,8 @@ GOFAST_TEST_URL: where the platform's API answers; GOFAST_TEST_HOST: its Host he
 URL's own). GOFAST_TEST_APPS_ADDRESS: HOST:PORT to send app requests to ("" connects to the app URL's
 own host); the app URL's host is always the Host header. GOFAST_TEST_ROUTED_AT_READY=1 (the chart sets
 it with traefik.routeProbeUrl): the first request after READY must get the app's answer.
+GOFAST_TEST_WAKE=1 (tests.wake): then the app must fall asleep (apps.sleepAfter), and a request well
+after that, when it has no pod and its route leads to the control plane, must wake it and get its answer.
 """
 
 import json
@@ -20,6 +22,9 @@ API = os.environ["GOFAST_TEST_URL"].rstrip("/")
 API_HOST = os.environ.get("GOFAST_TEST_HOST", "")
 APPS_ADDRESS = os.environ.get("GOFAST_TEST_APPS_ADDRESS", "")
 ROUTED_AT_READY = os.environ.get("GOFAST_TEST_ROUTED_AT_READY") == "1"
+WAKE = os.environ.get("GOFAST_TEST_WAKE") == "1"
+# After SLEEPING: the pod's 5 s drain, its stop, and Traefik's 2 s throttle, with room to spare.
+ASLEEP_FOR_SURE = 12
 MESSAGE = "deployed by helm test " + secrets.token_hex(4)
 MAIN_PY = (
     "from fastapi import FastAPI\n\napp = FastAPI()\n\n\n"
@@ -27,7 +32,7 @@ MAIN_PY = (
 )
 
 
-def call(method, url, body=None, token=None, host=""):
+def call(method, url, body=None, token=None, host="", timeout=10):
     headers = {"Content-Type": "application/json"}
     if host:
         headers["Host"] = host
@@ -36,7 +41,7 @@ def call(method, url, body=None, token=None, host=""):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             text = resp.read().decode()
             return resp.status, json.loads(text) if text else None
     except urllib.error.HTTPError as e:
@@ -45,6 +50,27 @@ def call(method, url, body=None, token=None, host=""):
 
 def api(method, path, body=None, token=None):
     return call(method, API + path, body, token, API_HOST)
+
+
+def wake(app_id, token, target, host):
+    deadline = time.monotonic() + 180
+    while True:
+        status, state = api("GET", f"/api/apps/{app_id}/status", token=token)
+        if status == 200 and state["status"] == "SLEEPING":
+            break
+        if time.monotonic() > deadline:
+            sys.exit(f"the app did not fall asleep within 180 s: {status} {state}")
+        time.sleep(1)
+    print("SLEEPING", flush=True)
+    time.sleep(ASLEEP_FOR_SURE)
+    started = time.monotonic()
+    status, body = call("GET", target, host=host, timeout=90)
+    if not (status == 200 and isinstance(body, dict) and body.get("message") == MESSAGE):
+        sys.exit(f"the sleeping app did not wake to answer: {status} {body}")
+    print(f"woke and answered in {time.monotonic() - started:.1f} s", flush=True)
+    status, state = api("GET", f"/api/apps/{app_id}/status", token=token)
+    if status != 200 or state["status"] != "READY":
+        sys.exit(f"woken, but not READY: {status} {state}")
 
 
 def main():
@@ -87,10 +113,12 @@ def main():
             sys.exit(f"the app did not answer through the ingress: {status} {body}")
         time.sleep(0.5)
     print(f"the app answered: {body}", flush=True)
+    if WAKE:
+        wake(app_id, token, target, parts.netloc)
     status, reply = api("DELETE", f"/api/apps/{app_id}", token=token)
     if status not in (200, 204):
         sys.exit(f"delete failed: HTTP {status}: {reply}")
-    print("ok: deployed, served through the ingress, deleted", flush=True)
+    print(f"ok: deployed, served through the ingress,{' slept, woke,' if WAKE else ''} deleted", flush=True)
 
 
 main()

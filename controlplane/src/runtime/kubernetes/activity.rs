@@ -116,11 +116,7 @@ pub fn follow_traefik(
     let feed = TraefikActivity::new(url, &kube.kube_namespace);
     spawn(feed, every, shutdown, move |app| {
         let platform = platform.clone();
-        async move {
-            if let Err(e) = platform.record_activity(&app).await {
-                warn!(app_id = %app, error = %e, "could not note an app's activity");
-            }
-        }
+        async move { platform.note_traffic(&app).await }
     });
 }
 

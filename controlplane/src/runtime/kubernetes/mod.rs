@@ -2,8 +2,9 @@
 //! NetworkPolicy and Traefik Middleware + IngressRoute, built by pure
 //! functions (`builders`), applied with server-side apply, and followed
 //! until the new revision is ready or clearly failed (`rollout`), as the
-//! watches of `cache` see it.
+//! watches of `cache` see it. Idle apps sleep without pods (`activator`).
 
+pub mod activator;
 pub mod activity;
 pub mod builders;
 mod cache;
@@ -11,7 +12,11 @@ mod lease;
 pub mod rollout;
 mod route;
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
@@ -36,7 +41,7 @@ use self::{
     rollout::{Limits, Verdict, assess},
     route::{ROUTE_WAIT, RouteProbe},
 };
-use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target};
+use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target, Upstream};
 use crate::model::Stage;
 
 const FIELD_MANAGER: &str = "gofast";
@@ -54,6 +59,9 @@ pub struct KubeRuntime {
     lease: LeaseLock,
     cache: Cache,
     route: Option<RouteProbe>,
+    /// True while the activator's endpoint is this replica (set when it
+    /// starts, and again each time it takes the Lease).
+    activator_is_me: AtomicBool,
 }
 
 fn unavailable(e: kube::Error) -> RuntimeError {
@@ -67,7 +75,9 @@ impl KubeRuntime {
         ensure_namespace(&client, &settings.namespace)
             .await
             .map_err(unavailable)?;
-        Ok(Self::new(client, settings))
+        let runtime = Self::new(client, settings);
+        runtime.claim_activator().await?;
+        Ok(runtime)
     }
 
     /// Starts the watches of the apps' objects, so it needs a Tokio runtime.
@@ -82,7 +92,24 @@ impl KubeRuntime {
             lease,
             cache,
             route,
+            activator_is_me: AtomicBool::new(false),
         }
+    }
+
+    /// Points the activator's Service at this replica, if apps sleep.
+    async fn claim_activator(&self) -> Result<(), RuntimeError> {
+        let Some(address) = self.settings.activator else {
+            return Ok(());
+        };
+        activator::ensure(&self.client, &self.settings.namespace, address)
+            .await
+            .map_err(|e| {
+                RuntimeError::Unavailable(format!(
+                    "cannot point the activator's Service at {address}: {e}"
+                ))
+            })?;
+        self.activator_is_me.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     fn api<K>(&self) -> Api<K>
@@ -438,7 +465,53 @@ impl Runtime for KubeRuntime {
     }
 
     async fn may_reconcile(&self) -> bool {
-        self.lease.try_acquire().await
+        let holder = self.lease.try_acquire().await;
+        if !holder {
+            // Another replica reconciles, and serves as the activator.
+            self.activator_is_me.store(false, Ordering::Relaxed);
+        } else if !self.activator_is_me.load(Ordering::Relaxed)
+            && let Err(e) = self.claim_activator().await
+        {
+            warn!(error = %e, "sleeping apps cannot wake through this replica");
+        }
+        holder
+    }
+
+    fn sleeps(&self) -> bool {
+        self.settings.activator.is_some() && self.route.is_some()
+    }
+
+    async fn stop(&self, app_id: &str) -> Result<(), RuntimeError> {
+        if self.settings.activator.is_none() {
+            return Err(RuntimeError::Unavailable(
+                "apps sleep in the cluster only with --kube-activator-address".into(),
+            ));
+        }
+        // The route first: no request finds the app without pods.
+        let name = object_name(app_id);
+        let params = PatchParams::apply(activator::SLEEP_MANAGER);
+        let to_activator = activator::route_to_activator()
+            .map_err(|e| RuntimeError::Unavailable(format!("the sleep patch is malformed: {e}")))?;
+        let to_activator = Patch::Json::<()>(to_activator);
+        let routes = self.dynamic(&ObjectKind::IngressRoute.resource());
+        retried(|| routes.patch(&name, &params, &to_activator))
+            .await
+            .map_err(unavailable)?;
+        let none = activator::no_replicas();
+        let none = Patch::Merge(&none);
+        let deployments = self.api::<Deployment>();
+        retried(|| deployments.patch(&name, &params, &none))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn upstream(&self, _user_id: &str, app_id: &str) -> Option<Upstream> {
+        // Only the activator forwards, and only to an app with pods: Traefik
+        // checks the user (the route's path names it).
+        let route = self.route.as_ref().filter(|_| self.sleeps())?;
+        let d = self.cache.deployment(&object_name(app_id))?;
+        available(&d).then(|| Upstream::Cluster(route.base().to_string()))
     }
 
     async fn prune(&self, keep: &HashSet<String>) {

@@ -33,6 +33,11 @@ impl RouteProbe {
         }
     }
 
+    /// Traefik's entry point, e.g. `http://traefik.traefik:80`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Waits until `HEAD {base}{root_path}/health` with `Host: host` answers
     /// 200, for at most `limit`; the last answer when it never did.
     pub async fn wait(
@@ -58,7 +63,9 @@ impl RouteProbe {
     }
 
     async fn get(&self, url: &str, host: Option<&str>) -> Result<u16, String> {
-        let mut req = http::Request::head(url);
+        // Marked: should the route still lead to the activator, it answers
+        // 503 at once instead of waiting for this very wake.
+        let mut req = http::Request::head(url).header(crate::runtime::ACTIVATOR_LOOP_HEADER, "1");
         if let Some(host) = host {
             req = req.header(http::header::HOST, host);
         }

@@ -38,7 +38,7 @@ use self::{
 };
 use futures::StreamExt;
 
-use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target};
+use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target, Upstream};
 use crate::model::{AppId, Stage, UserId};
 
 /// How many lines of output a failed deploy shows.
@@ -305,12 +305,12 @@ impl Runtime for LocalRuntime {
             .count()
     }
 
-    fn upstream(&self, user_id: &str, app_id: &str) -> Option<PathBuf> {
+    fn upstream(&self, user_id: &str, app_id: &str) -> Option<Upstream> {
         let routes = self.routes.read().ok()?;
         routes
             .get(app_id)
             .filter(|r| r.user_id == user_id)
-            .map(|r| r.socket.clone())
+            .map(|r| Upstream::Socket(r.socket.clone()))
     }
 
     async fn shutdown(&self) {

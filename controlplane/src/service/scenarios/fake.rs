@@ -218,10 +218,11 @@ impl Runtime for FakeRuntime {
     }
 
     /// A made-up socket naming the app and the revision it serves.
-    fn upstream(&self, user_id: &str, app_id: &str) -> Option<std::path::PathBuf> {
+    fn upstream(&self, user_id: &str, app_id: &str) -> Option<crate::runtime::Upstream> {
         let s = self.state.borrow();
         let revision = s.serving.get(app_id)?;
-        (s.owners.get(app_id)? == user_id).then(|| format!("/fake/{app_id}/{revision}").into())
+        (s.owners.get(app_id)? == user_id)
+            .then(|| crate::runtime::Upstream::Socket(format!("/fake/{app_id}/{revision}").into()))
     }
 
     async fn logs(&self, _app_id: &str, _tail: usize, _follow: bool) -> LogStream {

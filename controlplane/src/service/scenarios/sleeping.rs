@@ -33,7 +33,10 @@ impl World {
 
     async fn request(&self, app: &str) -> Result<std::path::PathBuf, RouteError> {
         let routed = self.platform.route(&self.ada.user_id, app).await?;
-        Ok(routed.socket)
+        match routed.upstream {
+            crate::runtime::Upstream::Socket(path) => Ok(path),
+            other => panic!("the fake runtime's apps are local: {other:?}"),
+        }
     }
 }
 
