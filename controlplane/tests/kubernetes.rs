@@ -293,6 +293,20 @@ async fn a_sleeping_app_has_no_pods_and_its_route_leads_to_the_activator() {
         .await
         .expect("the activator's Service");
     assert_eq!(svc.spec.unwrap().selector, None);
+    // A second replica, without the Lease, leaves the endpoint alone.
+    let other = KubeRuntime::new(
+        client.clone(),
+        KubeSettings {
+            activator: Some("10.123.0.8:18080".parse().unwrap()),
+            ..settings(&ns)
+        },
+    );
+    assert!(!other.may_reconcile().await);
+    let slice = Api::<EndpointSlice>::namespaced(client.clone(), &ns)
+        .get("gofast-activator")
+        .await
+        .unwrap();
+    assert_eq!(slice.endpoints.unwrap()[0].addresses, ["10.123.0.7"]);
 
     let app = "sleepy0001";
     let t = target(app, 1, &[("main.py", MAIN)]);

@@ -93,15 +93,18 @@ pub fn objects(namespace: &str, address: SocketAddr) -> (Service, EndpointSlice)
     (service, slice)
 }
 
-/// Makes the activator's Service point at `address` (this replica, when it
-/// starts and each time it takes over reconciling).
+/// Makes the activator's Service point at `address` (the replica that
+/// reconciles, each time it takes over). `dry_run` only checks that the API
+/// would take it (at start, when another replica may be the activator).
 pub async fn ensure(
     client: &Client,
     namespace: &str,
     address: SocketAddr,
+    dry_run: bool,
 ) -> Result<(), kube::Error> {
     let (service, slice) = objects(namespace, address);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = dry_run;
     Api::<Service>::namespaced(client.clone(), namespace)
         .patch(ACTIVATOR, &params, &Patch::Apply(&service))
         .await?;

@@ -59,8 +59,8 @@ pub struct KubeRuntime {
     lease: LeaseLock,
     cache: Cache,
     route: Option<RouteProbe>,
-    /// True while the activator's endpoint is this replica (set when it
-    /// starts, and again each time it takes the Lease).
+    /// True while the activator's endpoint is this replica: it points the
+    /// Service at itself each time it takes the Lease.
     activator_is_me: AtomicBool,
 }
 
@@ -76,7 +76,8 @@ impl KubeRuntime {
             .await
             .map_err(unavailable)?;
         let runtime = Self::new(client, settings);
-        runtime.claim_activator().await?;
+        // Refused rights show at start, not at the first sleep.
+        runtime.claim_activator(true).await?;
         Ok(runtime)
     }
 
@@ -97,19 +98,17 @@ impl KubeRuntime {
     }
 
     /// Points the activator's Service at this replica, if apps sleep.
-    async fn claim_activator(&self) -> Result<(), RuntimeError> {
+    async fn claim_activator(&self, dry_run: bool) -> Result<(), RuntimeError> {
         let Some(address) = self.settings.activator else {
             return Ok(());
         };
-        activator::ensure(&self.client, &self.settings.namespace, address)
+        activator::ensure(&self.client, &self.settings.namespace, address, dry_run)
             .await
             .map_err(|e| {
                 RuntimeError::Unavailable(format!(
                     "cannot point the activator's Service at {address}: {e}"
                 ))
-            })?;
-        self.activator_is_me.store(true, Ordering::Relaxed);
-        Ok(())
+            })
     }
 
     fn api<K>(&self) -> Api<K>
@@ -469,10 +468,11 @@ impl Runtime for KubeRuntime {
         if !holder {
             // Another replica reconciles, and serves as the activator.
             self.activator_is_me.store(false, Ordering::Relaxed);
-        } else if !self.activator_is_me.load(Ordering::Relaxed)
-            && let Err(e) = self.claim_activator().await
-        {
-            warn!(error = %e, "sleeping apps cannot wake through this replica");
+        } else if !self.activator_is_me.load(Ordering::Relaxed) {
+            match self.claim_activator(false).await {
+                Ok(()) => self.activator_is_me.store(true, Ordering::Relaxed),
+                Err(e) => warn!(error = %e, "sleeping apps cannot wake through this replica"),
+            }
         }
         holder
     }
