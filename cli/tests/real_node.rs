@@ -931,6 +931,21 @@ async fn an_idle_app_sleeps_without_pods_and_its_next_request_wakes_it() {
         name.as_str()
     );
 
+    // The activator passes a request on only for the app's owner: asked
+    // directly, another user's path to the same app is not forwarded.
+    let direct = |user: &str| {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/user/{user}/app/{busy_id}/"))
+            .header("host", format!("{APPS_HOST}:{}", cluster.traefik.port()))
+            .send()
+    };
+    let owner = user_id_of(&busy);
+    let mine = direct(&owner).await.unwrap();
+    assert_eq!(mine.status(), 200, "the owner's request is passed on");
+    assert!(mine.text().await.unwrap().contains("busy"));
+    let stranger = direct("u000000000").await.unwrap();
+    assert_eq!(stranger.status(), 404, "another user's path was passed on");
+
     // All the while, the app in use kept its one pod and never slept.
     in_use.store(false, Ordering::Relaxed);
     let failures = keep_busy.await.unwrap();

@@ -506,12 +506,12 @@ impl Runtime for KubeRuntime {
         Ok(())
     }
 
-    fn upstream(&self, _user_id: &str, app_id: &str) -> Option<Upstream> {
-        // Only the activator forwards, and only to an app with pods: Traefik
-        // checks the user (the route's path names it).
+    fn upstream(&self, user_id: &str, app_id: &str) -> Option<Upstream> {
+        // Only the activator forwards, and only to an app of this user with pods.
         let route = self.route.as_ref().filter(|_| self.sleeps())?;
         let d = self.cache.deployment(&object_name(app_id))?;
-        available(&d).then(|| Upstream::Cluster(route.base().to_string()))
+        let owner = d.metadata.labels.as_ref()?.get(builders::USER_LABEL)?;
+        (owner == user_id && available(&d)).then(|| Upstream::Cluster(route.base().to_string()))
     }
 
     async fn prune(&self, keep: &HashSet<String>) {
