@@ -75,6 +75,7 @@ class Platform:
                 "--kube-toleration", "gofast.dev/real-node:NoSchedule",
                 "--traefik-metrics-url", f"http://127.0.0.1:{state['TRAEFIK_API_PORT']}/metrics",
                 "--kube-route-probe-url", f"http://{self.traefik}",
+                "--traefik-api-url", f"http://127.0.0.1:{state['TRAEFIK_API_PORT']}",
                 "--kube-activator-address", f"{POD_GATEWAY}:{port}",
                 "--sleep-after", sleep_after, "--reconcile-seconds", "1",
             ],

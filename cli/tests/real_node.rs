@@ -46,6 +46,8 @@ struct RealNode {
     traefik: SocketAddr,
     /// Traefik's Prometheus metrics.
     metrics_url: String,
+    /// Traefik's API.
+    api_url: String,
     runner_image: String,
 }
 
@@ -112,9 +114,11 @@ fn real_node() -> Option<RealNode> {
     };
     let runner_image = std::env::var("GOFAST_TEST_RUNNER_IMAGE")
         .unwrap_or_else(|_| "gofast.dev/runner:testenv".into());
+    let api_url = metrics_url.trim_end_matches("/metrics").to_string();
     Some(RealNode {
         traefik,
         metrics_url,
+        api_url,
         runner_image,
     })
 }
@@ -163,6 +167,8 @@ impl Cluster {
             &node.metrics_url,
             "--kube-route-probe-url",
             &route_probe,
+            "--traefik-api-url",
+            &node.api_url,
         ];
         args.extend(extra);
         let platform = Platform::start_in(&tmp.path().join("d"), addr, &args);
@@ -440,16 +446,18 @@ async fn an_app_lives_its_whole_life_on_the_real_node_behind_traefik() {
     );
     assert!(answers.len() > 20, "too few requests to tell: {answers:?}");
     assert_eq!(answers.first().map(|(_, a)| a.as_str()), Some("v1"));
-    // Both revisions answer while Traefik moves over; once READY has been
-    // out for Traefik's throttle (2 s) and a margin, only the new one.
-    let settled = ready_at + Duration::from_secs(3);
+    // READY waits for Traefik to send new requests to the new pod only
+    // (--traefik-api-url): from then on, only the new code answers (a
+    // moment's margin: Traefik's API shows a configuration as its routers
+    // take it up).
+    let settled = ready_at + Duration::from_millis(200);
     let late_old: Vec<_> = answers
         .iter()
         .filter(|(at, a)| *at > settled && a != "v2")
         .collect();
     assert!(
         late_old.is_empty(),
-        "{} answers from the old code > 3 s after READY",
+        "{} answers from the old code after READY",
         late_old.len()
     );
 

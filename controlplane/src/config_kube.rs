@@ -63,6 +63,12 @@ pub struct KubeConfig {
     #[arg(long = "kube-route-probe-url", env = "GOFAST_KUBE_ROUTE_PROBE_URL")]
     pub route_probe_url: Option<String>,
 
+    /// Traefik's API (`--api`), e.g. http://traefik.traefik:9000: after an
+    /// update READY also waits until Traefik sends new requests only to the
+    /// new pods (the replaced one keeps serving while it drains).
+    #[arg(long, env = "GOFAST_TRAEFIK_API_URL")]
+    pub traefik_api_url: Option<String>,
+
     /// Where Traefik reaches this control plane's HTTP port, `IP:PORT` (in a
     /// pod, its own IP): idle apps then sleep without pods, their routes lead
     /// here, and their next request wakes them. Needs --kube-route-probe-url

@@ -131,6 +131,7 @@ pub async fn run(
                 start_timeout_seconds: config.start_timeout.min(3600) as i32,
                 placement: k.placement(),
                 route_probe_url: k.route_probe_url.clone(),
+                traefik_api_url: k.traefik_api_url.clone(),
                 activator: k.activator().map_err(StartError::Settings)?,
             };
             if settings.activator.is_none() && !config.sleep_after.is_zero() {

@@ -106,6 +106,7 @@ fn settings(namespace: &str) -> KubeSettings {
         start_timeout_seconds: 30,
         placement: Default::default(),
         route_probe_url: None,
+        traefik_api_url: None,
         activator: None,
     }
 }

@@ -66,6 +66,9 @@ pub struct KubeSettings {
     /// Traefik's entry point as the control plane reaches it: READY waits
     /// until the app answers there (see `route`).
     pub route_probe_url: Option<String>,
+    /// Traefik's API: READY also waits until Traefik sends new requests only
+    /// to the new revision's pods (see `route::TraefikServers`).
+    pub traefik_api_url: Option<String>,
     /// Where Traefik reaches this control plane's HTTP port: with it (and
     /// `route_probe_url`), idle apps sleep (see `activator`).
     pub activator: Option<std::net::SocketAddr>,
@@ -591,6 +594,7 @@ mod tests {
             start_timeout_seconds: 30,
             placement: PodPlacement::default(),
             route_probe_url: None,
+            traefik_api_url: None,
             activator: None,
         }
     }

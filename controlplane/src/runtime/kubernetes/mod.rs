@@ -39,7 +39,7 @@ use self::{
     cache::Cache,
     lease::LeaseLock,
     rollout::{Limits, Verdict, assess},
-    route::{ROUTE_WAIT, RouteProbe},
+    route::{ROUTE_WAIT, RouteProbe, TraefikServers},
 };
 use super::{DeployFailure, LogStream, Progress, Runtime, RuntimeError, Target, Upstream};
 use crate::model::Stage;
@@ -59,6 +59,7 @@ pub struct KubeRuntime {
     lease: LeaseLock,
     cache: Cache,
     route: Option<RouteProbe>,
+    servers: Option<TraefikServers>,
     /// True while the activator's endpoint is this replica: it points the
     /// Service at itself each time it takes the Lease.
     activator_is_me: AtomicBool,
@@ -87,12 +88,14 @@ impl KubeRuntime {
         let lease = LeaseLock::new(client.clone(), &settings.namespace, identity);
         let cache = Cache::start(&client, &settings.namespace);
         let route = settings.route_probe_url.as_deref().map(RouteProbe::new);
+        let servers = settings.traefik_api_url.as_deref().map(TraefikServers::new);
         Self {
             client,
             settings,
             lease,
             cache,
             route,
+            servers,
             activator_is_me: AtomicBool::new(false),
         }
     }
@@ -269,6 +272,21 @@ impl KubeRuntime {
             .all(|exists| exists)
     }
 
+    /// Where Traefik reaches the pods of this revision, as its API lists them.
+    fn pod_urls(&self, app_id: &str, revision: u32) -> HashSet<String> {
+        self.cache
+            .pods(app_id)
+            .iter()
+            .filter(|p| rollout::pod_revision(p) == Some(revision))
+            .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+            .filter_map(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .map(|ip| {
+                let at = std::net::SocketAddr::new(ip, builders::RUNNER_PORT as u16);
+                format!("http://{at}")
+            })
+            .collect()
+    }
+
     async fn delete_everything(&self, app_id: &str) -> Result<(), kube::Error> {
         let name = object_name(app_id);
         let params = DeleteParams {
@@ -395,6 +413,20 @@ impl Runtime for KubeRuntime {
                 .map_err(|e| {
                     DeployFailure::new(format!(
                         "the app runs, but Traefik did not route to it within {}s: {e}",
+                        ROUTE_WAIT.as_secs()
+                    ))
+                })?;
+        }
+        // And only the new revision takes new requests.
+        if let Some(servers) = &self.servers {
+            let wanted = self.pod_urls(&target.app_id, target.revision);
+            let namespace = &self.settings.namespace;
+            servers
+                .wait(namespace, &target.app_id, &wanted, ROUTE_WAIT)
+                .await
+                .map_err(|e| {
+                    DeployFailure::new(format!(
+                        "the app runs, but Traefik did not move to its new pods within {}s: {e}",
                         ROUTE_WAIT.as_secs()
                     ))
                 })?;

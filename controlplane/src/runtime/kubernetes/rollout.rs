@@ -27,7 +27,7 @@ const IMAGE_ERRORS: [&str; 4] = [
     "ErrImageNeverPull",
 ];
 
-fn pod_revision(pod: &Pod) -> Option<u32> {
+pub(super) fn pod_revision(pod: &Pod) -> Option<u32> {
     pod.metadata
         .annotations
         .as_ref()?

@@ -79,3 +79,132 @@ impl RouteProbe {
         }
     }
 }
+
+/// Traefik's own view, with `--traefik-api-url`: a `/health` that answers
+/// through Traefik may still come from the replaced pod, which keeps serving
+/// while it drains. READY waits until Traefik's load balancer for the app
+/// sends new requests only to pods of the new revision. (A draining pod stays
+/// listed, `fenced`: it gets no new requests.)
+pub struct TraefikServers {
+    http: Client<HttpConnector, Empty<bytes::Bytes>>,
+    /// e.g. `http://traefik.traefik:9000`, no trailing slash.
+    base: String,
+}
+
+/// Traefik's services list grows with its routes; far more than this is not Traefik.
+const MAX_SERVICES_BYTES: usize = 16 << 20;
+
+impl TraefikServers {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: Client::builder(TokioExecutor::new()).build_http(),
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Waits until the unfenced servers of the app's Traefik services are
+    /// some of `wanted` (URLs like `http://10.88.0.7:8000`), for at most
+    /// `limit`; what Traefik listed last when they never were.
+    pub async fn wait(
+        &self,
+        namespace: &str,
+        app_id: &str,
+        wanted: &std::collections::HashSet<String>,
+        limit: Duration,
+    ) -> Result<(), String> {
+        let prefix = format!("{namespace}-{}-", super::builders::object_name(app_id));
+        let url = format!(
+            "{}/api/http/services?search={prefix}&per_page=100",
+            self.base
+        );
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let last = match self.get(&url).await {
+                Ok(text) => {
+                    let live = live_servers(&text, &prefix);
+                    if !live.is_empty() && live.iter().all(|s| wanted.contains(s)) {
+                        return Ok(());
+                    }
+                    format!("Traefik sends requests to {live:?}; the new pods are {wanted:?}")
+                }
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() + EVERY > deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(EVERY).await;
+        }
+    }
+
+    async fn get(&self, url: &str) -> Result<String, String> {
+        use http_body_util::{BodyExt, Limited};
+        let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+        let resp = tokio::time::timeout(ONE_TRY, self.http.get(uri))
+            .await
+            .map_err(|_| format!("{url}: no answer within {}s", ONE_TRY.as_secs()))?
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{url}: HTTP {}", resp.status()));
+        }
+        let body = Limited::new(resp.into_body(), MAX_SERVICES_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?
+            .to_bytes();
+        String::from_utf8(body.to_vec()).map_err(|_| format!("{url}: not UTF-8"))
+    }
+}
+
+/// The unfenced server URLs of the services named `{prefix}{hash}@kubernetescrd`
+/// in Traefik's `/api/http/services` answer.
+fn live_servers(services: &str, prefix: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Array(services)) = serde_json::from_str(services) else {
+        return Vec::new();
+    };
+    let mut live: Vec<String> = services
+        .iter()
+        .filter(|s| {
+            s["name"].as_str().is_some_and(|n| {
+                n.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_suffix("@kubernetescrd"))
+                    .is_some_and(|hash| !hash.contains('-'))
+            })
+        })
+        .flat_map(|s| {
+            s["loadBalancer"]["servers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|server| !server["fenced"].as_bool().unwrap_or(false))
+        .filter_map(|server| server["url"].as_str().map(String::from))
+        .collect();
+    live.sort();
+    live.dedup();
+    live
+}
+
+#[cfg(test)]
+mod tests {
+    use super::live_servers;
+
+    #[test]
+    fn only_the_apps_unfenced_servers_count() {
+        let services = r#"[
+          {"name": "apps-app-a1-3e80@kubernetescrd", "loadBalancer": {"servers": [
+            {"url": "http://10.88.0.7:8000"}, {"url": "http://10.88.0.6:8000", "fenced": true}]}},
+          {"name": "apps-app-a1-3e80-extra@kubernetescrd", "loadBalancer": {"servers": [
+            {"url": "http://10.88.0.9:8000"}]}},
+          {"name": "apps-app-a2-3e80@kubernetescrd", "loadBalancer": {"servers": [
+            {"url": "http://10.88.0.8:8000"}]}},
+          {"name": "apps-app-a1-3e80@file", "loadBalancer": {"servers": [
+            {"url": "http://10.88.0.5:8000"}]}}
+        ]"#;
+        assert_eq!(
+            live_servers(services, "apps-app-a1-"),
+            ["http://10.88.0.7:8000"]
+        );
+        assert!(live_servers("not json", "apps-app-a1-").is_empty());
+        assert!(live_servers("[]", "apps-app-a1-").is_empty());
+    }
+}
