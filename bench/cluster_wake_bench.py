@@ -155,8 +155,10 @@ def main() -> int:
     names = [f"wake{i}" for i in range(args.apps)]
     updates, wakes, awake = [], [], []
     try:
-        paths = {n: p.create(n) for n in names}
+        paths = {}
         for n in names:
+            # Created and updated in turn: each update meets its app awake.
+            paths[n] = p.create(n)
             marker = f"update-{n}"
             t0 = time.perf_counter()
             p.api.update_app(n, {"main.py": app_code(marker)})

@@ -417,8 +417,14 @@ impl Runtime for KubeRuntime {
                     ))
                 })?;
         }
-        // And only the new revision takes new requests.
-        if let Some(servers) = &self.servers {
+        // And only the new revision takes new requests, while an older one
+        // still runs (not on a first deploy or a wake: nothing to wait out).
+        let older_runs = || {
+            let pods = self.cache.pods(&target.app_id);
+            pods.iter()
+                .any(|p| rollout::pod_revision(p) != Some(target.revision))
+        };
+        if let Some(servers) = self.servers.as_ref().filter(|_| older_runs()) {
             let wanted = self.pod_urls(&target.app_id, target.revision);
             let namespace = &self.settings.namespace;
             servers
