@@ -487,6 +487,15 @@ async fn an_app_lives_its_whole_life_on_the_real_node_behind_traefik() {
     cluster.finish().await;
 }
 
+/// The app id at the end of an app's URL.
+fn app_id_of(url: &str) -> String {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("an app URL")
+        .to_string()
+}
+
 /// The user id in an app URL `http://host/user/{user}/app/{app}/`.
 fn user_id_of(url: &str) -> String {
     url.split("/user/")
@@ -718,14 +727,7 @@ async fn requests_through_traefik_count_as_the_apps_activity() {
         &[&write_app(tmp.path(), "unused", &hello_main("unused"))],
         "unused",
     );
-    let id = |url: &str| {
-        url.trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    let (used_id, unused_id) = (id(&used), id(&unused));
+    let (used_id, unused_id) = (app_id_of(&used), app_id_of(&unused));
     let before = last_activity(cluster.platform());
     // Never through the control plane: Traefik's counters are all it sees.
     for _ in 0..5 {
@@ -816,14 +818,7 @@ async fn an_idle_app_sleeps_without_pods_and_its_next_request_wakes_it() {
         &[&write_app(tmp.path(), "busy", &hello_main("busy"))],
         "busy",
     );
-    let app_id = |url: &str| {
-        url.trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    let (sleepy_id, busy_id) = (app_id(&sleepy), app_id(&busy));
+    let (sleepy_id, busy_id) = (app_id_of(&sleepy), app_id_of(&busy));
     let busy_pods: Vec<String> = cluster
         .pods(&busy_id)
         .await

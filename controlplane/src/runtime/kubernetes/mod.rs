@@ -404,18 +404,21 @@ impl Runtime for KubeRuntime {
                 )));
             }
         }
+        let late = |what: &'static str| {
+            move |e: String| {
+                DeployFailure::new(format!(
+                    "the app runs, but Traefik did not {what} within {}s: {e}",
+                    ROUTE_WAIT.as_secs()
+                ))
+            }
+        };
         // Ready in the cluster; READY once the URL answers too.
         if let Some(route) = &self.route {
             let host = self.settings.ingress_host.as_deref();
             route
                 .wait(host, &target.root_path, ROUTE_WAIT)
                 .await
-                .map_err(|e| {
-                    DeployFailure::new(format!(
-                        "the app runs, but Traefik did not route to it within {}s: {e}",
-                        ROUTE_WAIT.as_secs()
-                    ))
-                })?;
+                .map_err(late("route to it"))?;
         }
         // And only the new revision takes new requests, while an older one
         // still runs (not on a first deploy or a wake: nothing to wait out).
@@ -430,12 +433,7 @@ impl Runtime for KubeRuntime {
             servers
                 .wait(namespace, &target.app_id, &wanted, ROUTE_WAIT)
                 .await
-                .map_err(|e| {
-                    DeployFailure::new(format!(
-                        "the app runs, but Traefik did not move to its new pods within {}s: {e}",
-                        ROUTE_WAIT.as_secs()
-                    ))
-                })?;
+                .map_err(late("move to its new pods"))?;
         }
         Ok(())
     }
