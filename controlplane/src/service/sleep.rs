@@ -14,7 +14,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -73,9 +76,11 @@ impl Entry {
     }
 }
 
-/// Each app's traffic on this replica, and whether it sleeps.
+/// Each app's traffic on this replica, and whether it sleeps; and whether
+/// the traffic that bypasses this replica (through Traefik) cannot be
+/// counted right now: then no app is idle for sure, and none sleeps.
 #[derive(Default)]
-pub(super) struct Sleepers(Arc<Mutex<HashMap<AppId, Entry>>>);
+pub(super) struct Sleepers(Arc<Mutex<HashMap<AppId, Entry>>>, AtomicBool);
 
 impl Sleepers {
     fn apps(&self) -> MutexGuard<'_, HashMap<AppId, Entry>> {
@@ -122,6 +127,11 @@ impl Sleepers {
             .entry(app.id.clone())
             .or_insert_with(|| Entry::new(&app.user_id));
         if e.asleep || e.in_flight > 0 || e.last_seen.elapsed() < after {
+            return false;
+        }
+        if self.1.load(Ordering::Relaxed) {
+            // Uncounted traffic may be going on: this is no time to sleep.
+            e.last_seen = Instant::now();
             return false;
         }
         e.asleep = true;
@@ -194,6 +204,13 @@ impl Platform {
             Ok(Some(app)) => app.user_id == user_id && app.sleeping,
             _ => false,
         }
+    }
+
+    /// Whether the requests that reach apps without passing here (Traefik's
+    /// counts) can be read now. While they cannot, no app sleeps, and an
+    /// app's idle time starts again once they can.
+    pub fn traffic_counted(&self, counted: bool) {
+        self.sleepers.1.store(!counted, Ordering::Relaxed);
     }
 
     /// Requests reached the app through Traefik (the cluster shape): it is

@@ -114,20 +114,27 @@ pub fn follow_traefik(
         return;
     };
     let feed = TraefikActivity::new(url, &kube.kube_namespace);
-    spawn(feed, every, shutdown, move |app| {
+    let counted = {
+        let platform = platform.clone();
+        move |ok| platform.traffic_counted(ok)
+    };
+    spawn(feed, every, shutdown, counted, move |app| {
         let platform = platform.clone();
         async move { platform.note_traffic(&app).await }
     });
 }
 
 /// Reads Traefik's metrics every `every` until `shutdown`, calling `record`
-/// with each app that served requests in between.
-pub fn spawn<F, Fut>(
+/// with each app that served requests in between, and `counted` with
+/// whether the read worked.
+pub fn spawn<C, F, Fut>(
     mut feed: TraefikActivity,
     every: Duration,
     shutdown: CancellationToken,
+    counted: C,
     record: F,
 ) where
+    C: Fn(bool) + Send + 'static,
     F: Fn(String) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
@@ -137,6 +144,7 @@ pub fn spawn<F, Fut>(
             match feed.active_apps().await {
                 Ok(apps) => {
                     failing = false;
+                    counted(true);
                     for app in apps {
                         debug!(app_id = %app, "requests through Traefik");
                         record(app).await;
@@ -145,7 +153,8 @@ pub fn spawn<F, Fut>(
                 // Once per outage, not every few seconds.
                 Err(e) if !failing => {
                     failing = true;
-                    warn!(error = %e, "apps' activity is not counted while Traefik's metrics cannot be read");
+                    counted(false);
+                    warn!(error = %e, "apps' activity is not counted, and no app sleeps, while Traefik's metrics cannot be read");
                 }
                 Err(_) => {}
             }

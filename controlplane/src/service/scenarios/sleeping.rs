@@ -64,6 +64,39 @@ async fn an_idle_app_sleeps_and_its_next_request_wakes_it() {
     assert!(!w.store.app_by_id(&app).await.unwrap().unwrap().sleeping);
 }
 
+/// In the cluster shape requests bypass the control plane and reach it as
+/// Traefik's counts; while those cannot be read, an app that looks idle may
+/// be in use, so none sleeps, and its idle time starts over once they can.
+#[tokio::test(start_paused = true)]
+async fn no_app_sleeps_while_the_traffic_through_traefik_is_not_counted() {
+    let w = World::new().await;
+    let app = w.running("hello").await;
+    w.reconcile().await;
+    w.platform.traffic_counted(false);
+    w.idle_for(SLEEP_AFTER * 3).await;
+    assert_eq!(w.fake.serving(&app), Some(1), "it slept on unknown traffic");
+
+    w.platform.traffic_counted(true);
+    w.idle_for(SLEEP_AFTER - Duration::from_secs(1)).await;
+    assert_eq!(w.fake.serving(&app), Some(1), "its idle time started over");
+    w.idle_for(Duration::from_secs(2)).await;
+    assert_eq!(w.fake.serving(&app), None, "counted and idle: asleep");
+
+    // Counted traffic keeps it awake without passing the gateway.
+    let woken = w.request(&app).await.expect("wakes");
+    assert_eq!(woken, std::path::Path::new(&format!("/fake/{app}/1")));
+    for _ in 0..3 {
+        w.idle_for(SLEEP_AFTER - Duration::from_secs(1)).await;
+        w.platform.note_traffic(&app).await;
+    }
+    w.reconcile().await;
+    assert_eq!(
+        w.fake.serving(&app),
+        Some(1),
+        "in use through Traefik, it slept"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn requests_keep_an_app_awake_and_one_in_flight_holds_it() {
     let w = World::new().await;
