@@ -27,23 +27,16 @@ SUITE=bookworm
 
 log() { echo "controlplane-image: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=scripts/lib/debian-image.sh
+source "$ROOT/scripts/lib/debian-image.sh"
 
 binary() { # the cargo output for $PROFILE
     if [[ "$PROFILE" == dev ]]; then echo "$ROOT/target/debug/gofast-controlplane"; else echo "$ROOT/target/$PROFILE/gofast-controlplane"; fi
 }
 
-apt_sources() {
-    local f
-    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
-        [[ -s "$f" ]] && { echo "$f"; return 0; }
-    done
-    die "no Debian apt sources found on this machine"
-}
-
 check_suite() { # the binary links against this machine's glibc: the image must be the same Debian
     local host dockerfile
-    # shellcheck disable=SC1091
-    host="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    host="$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)"
     dockerfile="$(sed -n 's/^FROM debian:\([a-z]*\)-slim.*/\1/p' "$ROOT/controlplane/Dockerfile" | tail -n1)"
     [[ "$dockerfile" == "$SUITE" ]] || die "controlplane/Dockerfile runs on $dockerfile, this script builds $SUITE"
     [[ "$host" == "$SUITE" ]] || die "this machine is Debian $host: a binary built here may not run on $SUITE"
@@ -51,16 +44,13 @@ check_suite() { # the binary links against this machine's glibc: the image must 
 
 inputs_hash() {
     (cd "$ROOT" && sha256sum "$(binary)" controlplane/Dockerfile scripts/controlplane-image.sh \
-        testenv/runner-image/oci_layout.py && echo "$NAME") | sha256sum | cut -d' ' -f1
+        scripts/lib/debian-image.sh testenv/runner-image/oci_layout.py && echo "$NAME") | sha256sum | cut -d' ' -f1
 }
 
 cmd_build() {
-    [[ "$(id -u)" == 0 ]] || die "run as root (mmdebstrap)"
-    command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install -y mmdebstrap"
     check_suite
     local started=$SECONDS
     mkdir -p "$OUT"
-    rm -rf "$ROOTFS" "$OUT/layer.tar"
     log "cargo build --profile $PROFILE --bin gofast-controlplane"
     (cd "$ROOT" && cargo build --quiet --profile "$PROFILE" --bin gofast-controlplane)
     mkdir -p "$OUT/bin"
@@ -68,30 +58,19 @@ cmd_build() {
     objcopy --strip-debug "$(binary)" "$OUT/bin/gofast-controlplane"
     log "mmdebstrap $SUITE (minbase + ca-certificates) into $ROOTFS"
     # shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's (the rootfs), not ours
-    nice -n 10 mmdebstrap --mode=root --format=directory --variant=minbase --include=ca-certificates \
+    debian_rootfs "$SUITE" "$ROOTFS" "$OUT/mmdebstrap.log" ca-certificates \
         --customize-hook='chroot "$1" groupadd --gid 10001 gofast' \
         --customize-hook='chroot "$1" useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/gofast --shell /usr/sbin/nologin gofast' \
         --customize-hook='install -d -o 10001 -g 10001 -m 0700 "$1/var/lib/gofast"' \
-        --customize-hook="copy-in $OUT/bin/gofast-controlplane /usr/local/bin" \
-        --customize-hook='rm -rf "$1/etc/resolv.conf" "$1/etc/hostname" "$1/var/cache/apt/"*.bin' \
-        "$SUITE" "$ROOTFS" "$(apt_sources)" >"$OUT/mmdebstrap.log" 2>&1 ||
-        { tail -n 30 "$OUT/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $OUT/mmdebstrap.log)"; }
-    [[ ! -e "$ROOTFS/etc/resolv.conf" ]] || die "the rootfs still has /etc/resolv.conf"
+        --customize-hook="copy-in $OUT/bin/gofast-controlplane /usr/local/bin"
     chroot "$ROOTFS" /usr/local/bin/gofast-controlplane --version >/dev/null ||
         die "the binary does not run in the $SUITE rootfs"
-    local epoch created
-    epoch="$(stat -c %Y "$ROOTFS/var/lib/dpkg/status")"
-    tar --sort=name --numeric-owner --mtime="@$epoch" --clamp-mtime --xattrs -C "$ROOTFS" -cf "$OUT/layer.tar" .
-    created="$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)"
     # controlplane/Dockerfile's ENV, USER, EXPOSE and ENTRYPOINT (as CMD: the chart passes no args)
-    python3 "$ROOT/testenv/runner-image/oci_layout.py" --rootfs-tar "$OUT/layer.tar" --name "$NAME" \
+    oci_image "$ROOTFS" "$OUT" "$IMAGE_TAR" --name "$NAME" \
         --user 10001:10001 --workdir / --cmd '["/usr/local/bin/gofast-controlplane"]' --expose 8080/tcp \
         --env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
         --env GOFAST_ADDR=0.0.0.0:8080 --env GOFAST_DATA_DIR=/var/lib/gofast/data --env HOME=/var/lib/gofast \
-        --created "$created" --out "$IMAGE_TAR" \
-        --label "org.opencontainers.image.source=controlplane/Dockerfile (built by scripts/controlplane-image.sh)" \
-        >"$OUT/image.json"
-    rm -f "$OUT/layer.tar"
+        --label "org.opencontainers.image.source=controlplane/Dockerfile (built by scripts/controlplane-image.sh)"
     inputs_hash >"$STAMP"
     log "built $NAME in $((SECONDS - started))s: $IMAGE_TAR ($(du -h "$IMAGE_TAR" | cut -f1))"
 }
@@ -151,6 +130,7 @@ for p in problems:
 sys.exit(1 if problems else 0)
 EOF
     then log "ok: ENV, USER, EXPOSE and the entry point are the Dockerfile's"; else fail=1; fi
+    check_oci_layout "$IMAGE_TAR" "$NAME" || fail=1
     ((fail == 0)) || die "the image does not match controlplane/Dockerfile"
     log "the image matches controlplane/Dockerfile's runtime stage"
 }

@@ -34,28 +34,19 @@ IMAGE_CMD='["python", "-I", "/runner/gofast_runner.py"]'
 
 log() { echo "runner-image: $*" >&2; }
 die() { log "error: $*"; exit 1; }
-
-# Debian's sources of this machine (a file path: mmdebstrap pastes it into the chroot's apt config)
-apt_sources() {
-    local f
-    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
-        [[ -s "$f" ]] && { echo "$f"; return 0; }
-    done
-    die "no Debian apt sources found on this machine"
-}
+# shellcheck source=scripts/lib/debian-image.sh
+source "$ROOT/scripts/lib/debian-image.sh"
 
 dockerfile_python_minor() { # "3.11" from `FROM python:3.11-slim`
     sed -n 's/^FROM python:\([0-9]*\.[0-9]*\).*/\1/p' "$ROOT/runner/Dockerfile" | head -n1
 }
 
 cmd_build() {
-    [[ "$(id -u)" == 0 ]] || die "run as root (mmdebstrap and chroot)"
-    command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install -y mmdebstrap"
     local minor started=$SECONDS
     minor="$(dockerfile_python_minor)"
     [[ -n "$minor" ]] || die "cannot read the Python version from runner/Dockerfile's FROM line"
     mkdir -p "$OUT"
-    rm -rf "$ROOTFS" "$OUT/wheels" "$OUT/layer.tar"
+    rm -rf "$OUT/wheels"
 
     # Wheels for the image's CPython (bookworm's glibc 2.36), exactly the pins; the image's pip
     # installs them offline, so the chroot needs no network and no resolv.conf.
@@ -68,8 +59,7 @@ cmd_build() {
     log "mmdebstrap $SUITE (minbase + python3, python3-venv) into $ROOTFS"
     local env_pip="env PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore"
     # shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's (the rootfs), not ours
-    nice -n 10 mmdebstrap --mode=root --format=directory --variant=minbase \
-        --include=python3,python3-venv \
+    debian_rootfs "$SUITE" "$ROOTFS" "$OUT/mmdebstrap.log" python3,python3-venv \
         --customize-hook="mkdir -p \"\$1/runner\" \"\$1/app\"" \
         --customize-hook="copy-in $OUT/wheels /runner" \
         --customize-hook="copy-in $ROOT/runner/requirements.txt $ROOT/runner/gofast_runner.py /runner" \
@@ -78,26 +68,14 @@ cmd_build() {
         --customize-hook="chroot \"\$1\" $env_pip $VENV/bin/pip check" \
         --customize-hook='chroot "$1" groupadd --gid 10001 gofast' \
         --customize-hook='chroot "$1" useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin gofast' \
-        --customize-hook='rm -rf "$1/runner/wheels" "$1/etc/resolv.conf" "$1/etc/hostname" "$1/root/.cache" "$1/var/cache/apt/"*.bin' \
-        "$SUITE" "$ROOTFS" "$(apt_sources)" >"$OUT/mmdebstrap.log" 2>&1 ||
-        { tail -n 30 "$OUT/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $OUT/mmdebstrap.log)"; }
-    [[ ! -e "$ROOTFS/etc/resolv.conf" ]] || die "the rootfs still has /etc/resolv.conf"
+        --customize-hook='rm -rf "$1/runner/wheels"'
 
     log "writing the OCI layout"
-    # reproducible layer: sorted names, numeric owners, mtimes clamped to the packages' date
-    local epoch
-    epoch="$(stat -c %Y "$ROOTFS/var/lib/dpkg/status")"
-    tar --sort=name --numeric-owner --mtime="@$epoch" --clamp-mtime --xattrs \
-        -C "$ROOTFS" -cf "$OUT/layer.tar" .
-    local created
-    created="$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)"
-    local args=(--rootfs-tar "$OUT/layer.tar" --name "$NAME" --user 10001:10001 --workdir /app
-        --cmd "$IMAGE_CMD" --expose 8000/tcp --created "$created" --out "$IMAGE_TAR"
+    local args=(--name "$NAME" --user 10001:10001 --workdir /app --cmd "$IMAGE_CMD" --expose 8000/tcp
         --label "org.opencontainers.image.source=runner/Dockerfile (built by scripts/runner-image.sh)")
     local e
     for e in "${IMAGE_ENV[@]}"; do args+=(--env "$e"); done
-    python3 "$ROOT/testenv/runner-image/oci_layout.py" "${args[@]}" >"$OUT/image.json"
-    rm -f "$OUT/layer.tar"
+    oci_image "$ROOTFS" "$OUT" "$IMAGE_TAR" "${args[@]}"
     rm -rf "$OUT/wheels"
     inputs_hash >"$STAMP"
     log "built $NAME in $((SECONDS - started))s: $IMAGE_TAR ($(du -h "$IMAGE_TAR" | cut -f1)); import with: ctr -n k8s.io images import $IMAGE_TAR"
@@ -106,7 +84,8 @@ cmd_build() {
 # what the image is made of: a change to any of these means a new image
 inputs_hash() {
     (cd "$ROOT" && cat runner/requirements.txt runner/gofast_runner.py runner/Dockerfile \
-        scripts/runner-image.sh testenv/runner-image/oci_layout.py && echo "$NAME") | sha256sum | cut -d' ' -f1
+        scripts/runner-image.sh scripts/lib/debian-image.sh testenv/runner-image/oci_layout.py &&
+        echo "$NAME") | sha256sum | cut -d' ' -f1
 }
 
 cmd_ensure() {
@@ -145,28 +124,7 @@ cmd_check() {
     if [[ -e "$ROOTFS/etc/resolv.conf" ]]; then log "FAIL: /etc/resolv.conf is in the image"; fail=1
     else log "ok: no /etc/resolv.conf"; fi
 
-    # the layout: every blob's name is its digest, and index -> manifest -> config/layer exist
-    if python3 - "$IMAGE_TAR" "$NAME" <<'EOF'
-import hashlib, json, sys, tarfile
-t = tarfile.open(sys.argv[1])
-names = set(t.getnames())
-def blob(d):
-    f = t.extractfile("blobs/sha256/" + d.split(":")[1]); h = hashlib.sha256(); data = b""
-    while c := f.read(1 << 20):
-        h.update(c); data = data + c if len(data) < 1 << 16 else data
-    assert "sha256:" + h.hexdigest() == d, d
-    return data
-idx = json.load(t.extractfile("index.json"))
-m = idx["manifests"][0]
-assert m["annotations"]["io.containerd.image.name"] == sys.argv[2]
-man = json.loads(blob(m["digest"]))
-cfg = json.loads(blob(man["config"]["digest"]))
-for l in man["layers"]:
-    blob(l["digest"])
-assert cfg["rootfs"]["diff_ids"] == [l["digest"] for l in man["layers"]]
-assert "oci-layout" in names
-EOF
-    then log "ok: OCI layout (digests verified, named $NAME)"; else log "FAIL: the OCI layout is broken"; fail=1; fi
+    check_oci_layout "$IMAGE_TAR" "$NAME" || fail=1
     ((fail == 0)) || die "the image does not match runner/Dockerfile"
     log "the image matches runner/Dockerfile"
 }
