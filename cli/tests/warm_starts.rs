@@ -252,6 +252,7 @@ async fn when_the_fork_server_is_killed_the_apps_come_back() {
 
     let gofast = platform_pid(&data);
     let servers = descendants_running(gofast, "gofast_forkserver.py");
+    let _before: Vec<String> = platform.stderr.try_iter().collect();
     // bwrap's two processes and the server itself carry its command line.
     let python = *servers
         .iter()
@@ -288,6 +289,15 @@ async fn when_the_fork_server_is_killed_the_apps_come_back() {
     let again = descendants_running(gofast, "gofast_forkserver.py");
     assert!(!again.contains(&python), "{again:?}");
     assert!(!again.is_empty(), "no new fork server");
+    // The new server was checked from inside a child before it forked the app.
+    let said: Vec<String> = platform.stderr.try_iter().collect();
+    assert_eq!(
+        said.iter()
+            .filter(|l| l.contains("fork server's self-check passed"))
+            .count(),
+        1,
+        "{said:#?}"
+    );
 }
 
 /// A Python environment below /tmp (a clean clone there) stays visible

@@ -131,14 +131,38 @@ impl ForkServer {
             }
             return Err(why);
         }
+        if let Some(server) = this.current.lock().await.as_ref() {
+            let _ = server.checked.set(Ok(()));
+        }
         Ok(this)
     }
 
     /// Forks a child for an app; the receiver gets its exit status (`None`
-    /// when the server died, taking the app with it).
+    /// when the server died, taking the app with it). A server started
+    /// again after a crash is checked first, once.
     pub async fn spawn(
         &self,
         sandbox: &Sandbox,
+        s: Spawn<'_>,
+    ) -> Result<(Forked, oneshot::Receiver<Option<ExitStatus>>), ForkError> {
+        let server = self.server(sandbox).await?;
+        let verdict = server
+            .checked
+            .get_or_init(|| self.self_check(sandbox))
+            .await;
+        if let Err(why) = verdict {
+            // Fail closed; the next start tries a new server, and checks it.
+            server.gone.cancel();
+            return Err(ForkError::Start(format!("after a restart, {why}")));
+        }
+        self.fork(server, s).await
+    }
+
+    /// Forks a child from `server`, unchecked (the self-check's probe, or
+    /// after the check).
+    async fn fork(
+        &self,
+        server: Arc<Server>,
         s: Spawn<'_>,
     ) -> Result<(Forked, oneshot::Receiver<Option<ExitStatus>>), ForkError> {
         let below = |p: &Path| {
@@ -149,7 +173,6 @@ impl ForkServer {
         let (app, run) = (below(s.app_dir)?, below(s.run_dir)?);
         let app_fd = open_dir(s.app_dir)?;
         let run_fd = open_dir(s.run_dir)?;
-        let server = self.server(sandbox).await?;
         let id = server.next_id();
         let (reply_tx, reply_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = oneshot::channel();
@@ -239,10 +262,8 @@ impl ForkServer {
             procs: vec![],
             probe: true,
         };
-        let (_child, exit) = self
-            .spawn(sandbox, spawn)
-            .await
-            .map_err(|e| e.to_string())?;
+        let server = self.server(sandbox).await.map_err(|e| e.to_string())?;
+        let (_child, exit) = self.fork(server, spawn).await.map_err(|e| e.to_string())?;
         let mut said = String::new();
         let run = async {
             let _ = tokio::io::AsyncReadExt::read_to_string(&mut err_r, &mut said).await;
@@ -252,6 +273,7 @@ impl ForkServer {
             .await
             .map_err(|_| "the self-check did not finish in time".to_string())?;
         if status.is_some_and(|s| s.success()) {
+            tracing::info!("the fork server's self-check passed: apps forked from it get the box");
             return Ok(());
         }
         let last = said.lines().last().unwrap_or("it exited without a reason");
@@ -265,6 +287,9 @@ struct Server {
     state: Mutex<State>,
     /// Cancelled once the server has stopped (or stopped answering).
     gone: CancellationToken,
+    /// The self-check's verdict on this server: a server started again
+    /// after a crash is checked before it forks its first app.
+    checked: tokio::sync::OnceCell<Result<(), String>>,
 }
 
 #[derive(Default)]
@@ -326,6 +351,7 @@ impl Server {
                 ..Default::default()
             }),
             gone: CancellationToken::new(),
+            checked: tokio::sync::OnceCell::new(),
         });
         let s = server.clone();
         tokio::spawn(async move {
