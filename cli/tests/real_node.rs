@@ -814,6 +814,7 @@ async fn an_idle_app_sleeps_without_pods_and_its_next_request_wakes_it() {
     let ada = cluster.platform().user("ada@example.com");
     let tmp = tempfile::tempdir().unwrap();
     let sleepy = ada.deploy(&[&write_app(tmp.path(), "sleepy", SLEEPY)], "sleepy");
+    let chat = ada.deploy(&[&write_app(tmp.path(), "chat", WS_ECHO)], "chat");
     let busy = ada.deploy(
         &[&write_app(tmp.path(), "busy", &hello_main("busy"))],
         "busy",
@@ -933,6 +934,35 @@ async fn an_idle_app_sleeps_without_pods_and_its_next_request_wakes_it() {
         route.data["spec"]["routes"][0]["services"][0]["name"],
         name.as_str()
     );
+
+    // A WebSocket handshake wakes a sleeping app too, and the tunnel runs
+    // through the activator and Traefik to the pod.
+    until_status(&ada, "chat", "SLEEPING");
+    let chat_id = app_id_of(&chat);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cluster.pods(&chat_id).await.is_empty() {
+        assert!(Instant::now() < deadline, "the sleeping app's pod stayed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Traefik's throttle: the route has moved to the activator by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ws_url = format!("{}ws", chat.replacen("http://", "ws://", 1));
+    let tcp = tokio::net::TcpStream::connect(cluster.traefik)
+        .await
+        .unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async(ws_url.as_str(), tcp)
+        .await
+        .expect("the handshake wakes the app");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("hello")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Message::text("echo: hello"));
+    ws.close(None).await.unwrap();
+    assert_eq!(status(&ada, "chat"), "READY");
 
     // The activator passes a request on only for the app's owner: asked
     // directly, another user's path to the same app is not forwarded.
