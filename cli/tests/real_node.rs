@@ -21,6 +21,7 @@ use std::{
 
 use common::*;
 use futures::{SinkExt, StreamExt};
+use gofast_controlplane::runtime::kubernetes::builders;
 use k8s_openapi::api::{
     apps::v1::{Deployment, ReplicaSet},
     core::v1::{ConfigMap, Pod, Service},
@@ -259,7 +260,7 @@ fn stages(events: &[serde_json::Value]) -> Vec<String> {
 }
 
 const LIFE: &str = r#"import errno, os
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 print("hello from the pod", flush=True)
 app = FastAPI()
@@ -284,6 +285,16 @@ def status(field):
         for line in f:
             if line.startswith(field + ":"):
                 return line.split()[1]
+
+
+@app.get("/origin-wide")
+def origin_wide():
+    # A hostile app's bid for the whole apps origin (service workers, wipes).
+    return Response("mine", headers={
+        "Service-Worker-Allowed": "/",
+        "Clear-Site-Data": '"*"',
+        "X-Own-Header": "kept",
+    })
 
 
 @app.get("/inside")
@@ -372,6 +383,23 @@ async fn an_app_lives_its_whole_life_on_the_real_node_behind_traefik() {
     assert_eq!(openapi.status(), 200);
     let openapi: serde_json::Value = openapi.json().await.unwrap();
     assert_eq!(openapi["servers"][0]["url"], prefix.as_str(), "{openapi}");
+
+    // Apps share the apps origin: Traefik drops the response headers that
+    // act on all of it, as the gateway does in the embedded shape.
+    let bid = cluster
+        .http
+        .get(format!("{url}origin-wide"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bid.status(), 200);
+    assert_eq!(bid.headers()["x-own-header"], "kept");
+    assert!(
+        !bid.headers().contains_key("service-worker-allowed")
+            && !bid.headers().contains_key("clear-site-data"),
+        "an app reached the whole origin: {:?}",
+        bid.headers()
+    );
 
     // The hardened pod really runs the app: not root, nothing writable but
     // /tmp, no service-account token, no capabilities, a seccomp filter.
@@ -570,6 +598,9 @@ async fn leftovers(client: &Client, ns: &str) -> Vec<String> {
                 .map(|o| format!("{kind}/{}", o.metadata.name.clone().unwrap_or_default())),
         );
     }
+    // The namespace's one response-header Middleware is every app's, not this one's.
+    let shared = format!("Middleware/{}", builders::APP_HEADERS);
+    left.retain(|n| *n != shared);
     left
 }
 

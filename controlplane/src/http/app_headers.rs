@@ -25,8 +25,9 @@ const HOP_BY_HOP: [&str; 9] = [
 const FORWARDING: [&str; 3] = ["forwarded", "x-real-ip", "x-client-ip"];
 
 /// Response headers an app may not send: they act beyond its prefix, on the
-/// whole apps origin.
-const ORIGIN_WIDE: [&str; 2] = ["service-worker-allowed", "clear-site-data"];
+/// whole apps origin. (In the cluster shape Traefik drops them: see
+/// `runtime::kubernetes::builders::app_headers_middleware`.)
+pub const ORIGIN_WIDE: [&str; 2] = ["service-worker-allowed", "clear-site-data"];
 
 /// Where a request came from and which prefix the gateway stripped.
 pub struct Forwarding<'a> {

@@ -1,7 +1,7 @@
 //! The plain-HTTP face of the one port: health, metrics, the gateway to apps
 //! and the browser editor. gRPC and grpc-web are merged in by `server`.
 
-mod app_headers;
+pub(crate) mod app_headers;
 mod editor;
 mod gateway;
 pub mod listen;

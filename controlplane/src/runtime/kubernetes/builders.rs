@@ -534,6 +534,30 @@ fn middleware(t: &Target, s: &KubeSettings) -> DynamicObject {
     )
 }
 
+/// The Middleware every app's route names first. Apps share the apps
+/// origin, so a response header that acts on the whole origin (a service
+/// worker's scope, a site-wide wipe) must not reach the browser: Traefik
+/// blanks them, as the gateway does in the embedded shape. One per
+/// namespace, applied at start; Traefik serves no route that names a
+/// missing Middleware, so without it apps are unreachable, not unfiltered.
+pub const APP_HEADERS: &str = "gofast-app-headers";
+
+pub fn app_headers_middleware(namespace: &str) -> DynamicObject {
+    let blank: serde_json::Map<String, serde_json::Value> = crate::http::app_headers::ORIGIN_WIDE
+        .iter()
+        .map(|name| (name.to_string(), json!("")))
+        .collect();
+    let mut obj =
+        DynamicObject::new(APP_HEADERS, &ObjectKind::Middleware.resource()).within(namespace);
+    // Not `managed-by: gofast`: that label marks an app's objects, which prune deletes.
+    obj.metadata.labels = Some(BTreeMap::from([(
+        "app.kubernetes.io/part-of".to_string(),
+        "gofast".to_string(),
+    )]));
+    obj.data = json!({ "spec": { "headers": { "customResponseHeaders": blank } } });
+    obj
+}
+
 fn ingress_route(t: &Target, s: &KubeSettings) -> DynamicObject {
     // App ids have one length, so no app's prefix is a prefix of another's.
     let path = format!("PathPrefix(`{}`)", t.root_path);
@@ -550,7 +574,7 @@ fn ingress_route(t: &Target, s: &KubeSettings) -> DynamicObject {
             "routes": [{
                 "match": rule,
                 "kind": "Rule",
-                "middlewares": [{ "name": object_name(&t.app_id) }],
+                "middlewares": [{ "name": APP_HEADERS }, { "name": object_name(&t.app_id) }],
                 "services": [{ "name": object_name(&t.app_id), "port": 80 }],
             }],
         }),
@@ -561,6 +585,19 @@ fn ingress_route(t: &Target, s: &KubeSettings) -> DynamicObject {
 mod tests {
     use super::*;
     use crate::model::AppFile;
+
+    #[test]
+    fn traefik_blanks_the_origin_wide_response_headers_of_every_app() {
+        let m = app_headers_middleware("apps");
+        assert_eq!(m.metadata.name.as_deref(), Some(APP_HEADERS));
+        assert_eq!(m.metadata.namespace.as_deref(), Some("apps"));
+        let headers = &m.data["spec"]["headers"]["customResponseHeaders"];
+        // An empty value is Traefik's way to remove a header.
+        assert_eq!(headers["service-worker-allowed"], "");
+        assert_eq!(headers["clear-site-data"], "");
+        let labels = m.metadata.labels.unwrap();
+        assert!(!labels.contains_key(MANAGED_BY.0), "prune would delete it");
+    }
 
     fn target() -> Target {
         Target {
@@ -761,7 +798,8 @@ mod tests {
             route["match"],
             "Host(`gofast.example`) && PathPrefix(`/user/u1v2w3x4y5/app/a1b2c3d4e5`)"
         );
-        assert_eq!(route["middlewares"][0]["name"], "app-a1b2c3d4e5");
+        assert_eq!(route["middlewares"][0]["name"], APP_HEADERS);
+        assert_eq!(route["middlewares"][1]["name"], "app-a1b2c3d4e5");
         assert_eq!(route["services"][0]["port"], 80);
     }
 

@@ -77,6 +77,7 @@ impl KubeRuntime {
             .await
             .map_err(unavailable)?;
         let runtime = Self::new(client, settings);
+        runtime.apply_app_headers().await?;
         // Refused rights show at start, not at the first sleep.
         runtime.claim_activator(true).await?;
         Ok(runtime)
@@ -98,6 +99,23 @@ impl KubeRuntime {
             servers,
             activator_is_me: AtomicBool::new(false),
         }
+    }
+
+    /// The Middleware every app's route names (see `builders::APP_HEADERS`).
+    async fn apply_app_headers(&self) -> Result<(), RuntimeError> {
+        let object = builders::app_headers_middleware(&self.settings.namespace);
+        let api = self.dynamic(&ObjectKind::Middleware.resource());
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let patch = Patch::Apply(&object);
+        retried(|| api.patch(builders::APP_HEADERS, &params, &patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                RuntimeError::Unavailable(format!(
+                    "cannot apply the apps' response-header Middleware ({}): {e}",
+                    builders::APP_HEADERS
+                ))
+            })
     }
 
     /// Points the activator's Service at this replica, if apps sleep.
