@@ -107,6 +107,29 @@ impl Sleepers {
             .asleep = true;
     }
 
+    /// Lands a wake's outcome in the app's entry; false when the entry is
+    /// gone (the app was deleted meanwhile).
+    fn woke(&self, app_id: &str, outcome: Result<(), RouteError>, started: Instant) -> bool {
+        let mut apps = self.apps();
+        let Some(e) = apps.get_mut(app_id) else {
+            return false;
+        };
+        e.waking = None;
+        match outcome {
+            Ok(()) => {
+                info!(%app_id, ms = started.elapsed().as_millis() as u64, "woke");
+                e.asleep = false;
+                e.failed = None;
+                e.last_seen = Instant::now();
+            }
+            Err(why) => {
+                warn!(%app_id, ?why, "could not wake");
+                e.failed = Some((Instant::now(), why));
+            }
+        }
+        true
+    }
+
     pub(super) fn forget(&self, app_id: &str) {
         self.apps().remove(app_id);
     }
@@ -264,21 +287,11 @@ impl Platform {
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let outcome = this.wake(&app_id).await;
-            let mut apps = this.sleepers.apps();
-            let Some(e) = apps.get_mut(&app_id) else {
-                return; // deleted meanwhile
-            };
-            e.waking = None;
-            match outcome {
-                Ok(()) => {
-                    info!(%app_id, ms = started.elapsed().as_millis() as u64, "woke");
-                    e.asleep = false;
-                    e.failed = None;
-                    e.last_seen = Instant::now();
-                }
-                Err(why) => {
-                    warn!(%app_id, ?why, "could not wake");
-                    e.failed = Some((Instant::now(), why));
+            if !this.sleepers.woke(&app_id, outcome, started) {
+                // Deleted meanwhile: the delete found nothing running yet,
+                // so what the wake started would outlive the app.
+                if let Err(e) = this.runtime.remove(&app_id).await {
+                    warn!(%app_id, error = %e, "could not remove a deleted app's wake");
                 }
             }
         });
@@ -286,6 +299,9 @@ impl Platform {
     }
 
     /// Starts the revision that should serve, unless a deploy did already.
+    /// While the store says asleep it always starts it: a sleep that failed
+    /// halfway may leave it running but unreachable (in the cluster, its
+    /// route at the activator), and a deploy puts every piece back.
     async fn wake(&self, app_id: &str) -> Result<(), RouteError> {
         let lock = self.locks.lock_for(app_id);
         let _one_at_a_time = lock.lock().await;
@@ -302,7 +318,7 @@ impl Platform {
         if revision == 0 {
             return Err(RouteError::NotDeployed);
         }
-        if !self.runtime.is_running(app_id, revision).await {
+        if app.sleeping || !self.runtime.is_running(app_id, revision).await {
             let files = match self.store.revision(app_id, revision).await {
                 Ok(Some(r)) => r.files,
                 Ok(None) => return Err(failed(&app.name, format!("revision {revision} is gone"))),

@@ -64,6 +64,9 @@ pub struct FakeRuntime {
     /// a machine where starting apps has become slow or impossible.
     start_delay: std::sync::Mutex<Duration>,
     broken: std::sync::atomic::AtomicBool,
+    /// Stops fail halfway: the app keeps running (as when the cluster took
+    /// the route patch but not the one to zero replicas).
+    stops_fail: std::sync::atomic::AtomicBool,
 }
 
 /// Forgets a start when its future ends, however it ends (dropped too).
@@ -87,6 +90,7 @@ impl FakeRuntime {
             start_timeout,
             start_delay: Default::default(),
             broken: Default::default(),
+            stops_fail: Default::default(),
         }
     }
 
@@ -99,6 +103,12 @@ impl FakeRuntime {
     pub fn break_starts(&self, broken: bool) {
         self.broken
             .store(broken, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every stop from now on fails halfway (see `stops_fail`).
+    pub fn break_stops(&self) {
+        self.stops_fail
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Every app's process dies at once, as when the fork server they came
@@ -213,6 +223,9 @@ impl Runtime for FakeRuntime {
     }
 
     async fn stop(&self, app_id: &str) -> Result<(), RuntimeError> {
+        if self.stops_fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(RuntimeError::Unavailable("the stop failed halfway".into()));
+        }
         self.crash(app_id);
         Ok(())
     }

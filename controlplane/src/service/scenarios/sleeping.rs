@@ -131,6 +131,51 @@ async fn many_requests_at_once_wake_a_sleeping_app_once() {
     assert_eq!(w.fake.starts_of(&app, 1), 2, "one deploy, one wake");
 }
 
+/// In the cluster a sleep is two patches; when the second fails the pod
+/// still runs but the route leads to the activator. The wake must put the
+/// route back (a deploy), not take the running pod for an awake app.
+#[tokio::test(start_paused = true)]
+async fn a_sleep_that_failed_halfway_is_undone_by_the_wake() {
+    let w = World::new().await;
+    let app = w.running("stuck").await;
+    w.fake.break_stops();
+    w.reconcile().await;
+    w.idle_for(SLEEP_AFTER + Duration::from_secs(1)).await;
+    assert_eq!(w.app("stuck").await.status, Stage::Sleeping);
+    assert_eq!(w.fake.serving(&app), Some(1), "the stop failed halfway");
+
+    assert!(w.request(&app).await.is_ok());
+    assert_eq!(w.fake.starts_of(&app, 1), 2, "the wake deployed again");
+    assert!(!w.store.app_by_id(&app).await.unwrap().unwrap().sleeping);
+}
+
+/// A delete that lands while a wake is starting the app finds nothing to
+/// stop yet; what the wake started must not outlive the app.
+#[tokio::test(start_paused = true)]
+async fn an_app_deleted_while_it_wakes_does_not_run_on() {
+    let w = World::new().await;
+    let app = w.running("gone").await;
+    w.asleep(&app).await;
+    w.fake.delay_starts(Duration::from_secs(5));
+    let request = {
+        let (platform, user, app) = (w.platform.clone(), w.ada.user_id.clone(), app.clone());
+        tokio::spawn(async move { platform.route(&user, &app).await.map(|_| ()) })
+    };
+    w.fake
+        .until("the wake starts", |r| !r.starting.is_empty())
+        .await;
+    w.platform.delete_app(&w.ada, "gone").await.unwrap();
+    let answer = request.await.unwrap();
+    assert_eq!(answer, Err(RouteError::NotDeployed));
+    // The wake task removes what it started once it sees the app gone.
+    w.fake
+        .until("nothing serves the deleted app", |r| {
+            !r.serving.contains_key(&app)
+        })
+        .await;
+    assert_eq!(w.fake.starts_of(&app, 1), 2, "the wake did start it");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_wake_names_the_app_and_is_not_retried_at_once() {
     let w = World::new().await;
