@@ -59,6 +59,15 @@ impl TraefikActivity {
                 url: self.url.clone(),
                 reason,
             })?;
+        if !is_traefiks(&text) {
+            // A wrong URL that answers 200 would read as "no traffic" and
+            // put apps in use to sleep: unknown counts are an error.
+            return Err(ActivityError::Fetch {
+                url: self.url.clone(),
+                reason: "the answer holds no traefik_ metrics: is it Traefik's metrics endpoint?"
+                    .into(),
+            });
+        }
         let now = requests_per_app(&text, &self.namespace);
         let active = match &self.last {
             None => Vec::new(),
@@ -81,6 +90,12 @@ impl TraefikActivity {
             .to_bytes();
         String::from_utf8(body.to_vec()).map_err(|_| "the metrics are not UTF-8".into())
     }
+}
+
+/// Traefik's exporter always has series of its own (open connections,
+/// config reloads), even before its first request.
+fn is_traefiks(metrics: &str) -> bool {
+    metrics.lines().any(|l| l.starts_with("traefik_"))
 }
 
 /// The apps whose count is not what it was: more requests, or a new series.
@@ -240,6 +255,16 @@ traefik_entrypoint_requests_total{code="200",entrypoint="web",method="GET",proto
         assert_eq!(counts["zzzzzzzzz1"], 1.0);
         assert!(requests_per_app(METRICS, "nobody").is_empty());
         assert!(requests_per_app("garbage {\n} 1\n", "apps").is_empty());
+    }
+
+    #[test]
+    fn only_traefiks_metrics_are_taken_for_counts() {
+        assert!(is_traefiks(METRICS));
+        assert!(is_traefiks(
+            "# TYPE traefik_config_reloads_total counter\ntraefik_config_reloads_total 3\n"
+        ));
+        assert!(!is_traefiks("ok\n"));
+        assert!(!is_traefiks("# HELP go_goroutines x\ngo_goroutines 12\n"));
     }
 
     #[test]
