@@ -561,6 +561,7 @@ cmd_chart_test() { # mongodb-uri: install the chart on the node, `helm test`, un
     cat >"$NODE_DIR/chart-values.yaml" <<YAML
 publicUrl: http://gofast.test
 appsUrl: http://apps.gofast.test
+trustedProxies: ["$POD_GATEWAY/32"]
 controlplane:
   image: {repository: "${cp_image%:*}", tag: "${cp_image##*:}", pullPolicy: Never}
   replicas: 1

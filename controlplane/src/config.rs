@@ -157,8 +157,9 @@ pub struct Config {
 
     /// A reverse proxy (address or CIDR) whose X-Forwarded-For names the
     /// client, for the per-address limits; repeatable (GOFAST_TRUSTED_PROXIES
-    /// takes a comma-separated list). Set it when a proxy such as Traefik
-    /// fronts the control plane, or every user shares the proxy's limit.
+    /// takes a comma-separated list); only the total connection cap applies
+    /// to it. Set it when a proxy such as Traefik fronts the control plane,
+    /// or every user shares the proxy's limits.
     #[arg(long = "trusted-proxy", env = "GOFAST_TRUSTED_PROXIES", value_name = "CIDR",
           value_delimiter = ',', value_parser = parse_trusted_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,

@@ -197,6 +197,7 @@ pub async fn run(
         header_timeout: std::time::Duration::from_secs(config.header_timeout.max(1)),
         max_connections: config.max_connections.max(1),
         max_per_client: config.max_connections_per_client.max(1),
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     http::listen::serve(listener, app, limits, shutdown.clone()).await;
     say("Stopping apps…");

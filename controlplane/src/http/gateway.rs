@@ -95,6 +95,16 @@ pub async fn proxy(
         Err(RouteError::WakeFailed { app, reason }) => {
             return wake_failed(req.headers(), &app, &reason);
         }
+        Err(RouteError::Waking) => {
+            return (
+                [(header::RETRY_AFTER, "2")],
+                unavailable(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the app is waking up and cannot hold more requests; try again in a moment",
+                ),
+            )
+                .into_response();
+        }
     };
     let (upstream, in_flight) = (routed.upstream, routed.in_flight);
     let prefix = &uri.path()[..uri.path().len() - tail.len()];

@@ -24,12 +24,16 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Bounds on connections; see `Config` for the defaults.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnLimits {
     /// Time to send a request's headers, and to start the next one.
     pub header_timeout: Duration,
     pub max_connections: usize,
     pub max_per_client: usize,
+    /// Proxies (`--trusted-proxy`) carry many clients' connections, so only
+    /// the total cap applies to them: behind Traefik every connection comes
+    /// from Traefik, and one visitor must not use up its share.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// How long shutdown waits for open connections (log followers, watches).
@@ -57,6 +61,7 @@ pub async fn serve(
         .keep_alive_interval(H2_PING_EVERY)
         .keep_alive_timeout(H2_PING_EVERY)
         .max_concurrent_streams(H2_MAX_STREAMS);
+    let header_timeout = limits.header_timeout;
     let open = Arc::new(OpenConnections::new(limits));
     let graceful = GracefulShutdown::new();
     loop {
@@ -90,7 +95,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
-            if !first_bytes(&stream, limits.header_timeout).await {
+            if !first_bytes(&stream, header_timeout).await {
                 return;
             }
             let conn = builder.serve_connection_with_upgrades(
@@ -145,8 +150,13 @@ impl OpenConnections {
     fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
         let mut by_client = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = by_client.values().sum();
+        let proxy = self
+            .limits
+            .trusted_proxies
+            .iter()
+            .any(|p| p.contains(&client));
         let mine = by_client.entry(client).or_default();
-        if total >= self.limits.max_connections || *mine >= self.limits.max_per_client {
+        if total >= self.limits.max_connections || (*mine >= self.limits.max_per_client && !proxy) {
             return None;
         }
         *mine += 1;
@@ -193,7 +203,23 @@ mod tests {
             header_timeout: Duration::from_secs(1),
             max_connections,
             max_per_client,
+            trusted_proxies: vec!["10.42.0.0/16".parse().unwrap()],
         }
+    }
+
+    #[test]
+    fn a_trusted_proxy_meets_only_the_total_cap() {
+        let open = Arc::new(OpenConnections::new(limits(4, 1)));
+        let traefik: IpAddr = "10.42.0.7".parse().unwrap();
+        let stranger: IpAddr = "10.43.0.7".parse().unwrap();
+        let _s = open.admit(stranger).unwrap();
+        assert!(open.admit(stranger).is_none(), "per-client cap");
+        let proxied: Vec<_> = (0..3).map(|_| open.admit(traefik)).collect();
+        assert!(
+            proxied.iter().all(Option::is_some),
+            "many clients behind it"
+        );
+        assert!(open.admit(traefik).is_none(), "total cap");
     }
 
     #[test]

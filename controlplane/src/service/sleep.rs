@@ -33,6 +33,13 @@ use crate::{
 
 /// How long a failed wake is the answer before the next request tries again.
 const RETRY_WAKE_AFTER: Duration = Duration::from_secs(5);
+/// Requests that may wait for one app's wake; the next get
+/// `RouteError::Waking` at once, so one app's visitors cannot hold every
+/// connection the control plane has (in the cluster, all of them come from
+/// Traefik).
+const MAX_WAITING: usize = 64;
+/// The longest a request waits for a wake; the wake goes on without it.
+const MAX_WAIT: Duration = Duration::from_secs(90);
 
 /// Why a request found no app to answer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +48,9 @@ pub enum RouteError {
     NotDeployed,
     /// The app sleeps and did not start again.
     WakeFailed { app: String, reason: String },
+    /// The app is waking, and this request cannot wait for it: too many
+    /// wait already, or the wake took longer than a request may wait.
+    Waking,
 }
 
 /// Where to forward a request, and the mark that it is in flight (the app
@@ -56,6 +66,8 @@ struct Entry {
     user_id: UserId,
     last_seen: Instant,
     in_flight: usize,
+    /// Requests waiting for the wake (at most `MAX_WAITING`).
+    waiting: usize,
     asleep: bool,
     /// The wake under way; requests that come meanwhile wait for it.
     waking: Option<Wake>,
@@ -69,6 +81,7 @@ impl Entry {
             user_id: user_id.to_string(),
             last_seen: Instant::now(),
             in_flight: 0,
+            waiting: 0,
             asleep: false,
             waking: None,
             failed: None,
@@ -188,8 +201,23 @@ impl Progress for Quiet {
 
 enum Step {
     Serve(Routed),
-    Wait(Wake),
+    Wait(Wake, Waiting),
     Refuse(RouteError),
+}
+
+/// One request waiting for a wake; dropping it frees its place.
+struct Waiting {
+    apps: Arc<Mutex<HashMap<AppId, Entry>>>,
+    app_id: String,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = apps.get_mut(&self.app_id) {
+            e.waiting = e.waiting.saturating_sub(1);
+        }
+    }
 }
 
 impl Platform {
@@ -216,7 +244,11 @@ impl Platform {
                     self.sleepers.asleep(app_id, user_id);
                 }
                 Step::Refuse(e) => return Err(e),
-                Step::Wait(wake) => wake.await,
+                Step::Wait(wake, _waiting) => {
+                    if tokio::time::timeout(MAX_WAIT, wake).await.is_err() {
+                        return Err(RouteError::Waking);
+                    }
+                }
             }
         }
         Err(RouteError::NotDeployed)
@@ -256,11 +288,19 @@ impl Platform {
             {
                 return Step::Refuse(why.clone());
             }
+            if e.waiting >= MAX_WAITING {
+                return Step::Refuse(RouteError::Waking);
+            }
+            e.waiting += 1;
             let wake = e
                 .waking
                 .get_or_insert_with(|| self.spawn_wake(app_id))
                 .clone();
-            return Step::Wait(wake);
+            let waiting = Waiting {
+                apps: self.sleepers.0.clone(),
+                app_id: app_id.to_string(),
+            };
+            return Step::Wait(wake, waiting);
         }
         // Under the lock, so that a sweep sees this request in flight.
         let Some(upstream) = self.runtime.upstream(user_id, app_id) else {

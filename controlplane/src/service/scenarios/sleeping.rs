@@ -176,6 +176,41 @@ async fn an_app_deleted_while_it_wakes_does_not_run_on() {
     assert_eq!(w.fake.starts_of(&app, 1), 2, "the wake did start it");
 }
 
+/// Held requests are bounded per app, in number and in time: a flood on one
+/// sleeping app cannot hold every connection the control plane has.
+#[tokio::test(start_paused = true)]
+async fn a_wake_holds_a_bounded_number_of_requests_for_a_bounded_time() {
+    let w = World::new().await;
+    let app = w.running("flooded").await;
+    w.asleep(&app).await;
+    w.fake.delay_starts(Duration::from_secs(30));
+    let requests = (0..100).map(|_| w.request(&app));
+    let answers = futures::future::join_all(requests).await;
+    let served = answers.iter().filter(|a| a.is_ok()).count();
+    let turned_away = answers
+        .iter()
+        .filter(|a| **a == Err(RouteError::Waking))
+        .count();
+    assert_eq!((served, turned_away), (64, 36), "{answers:?}");
+    assert_eq!(w.fake.starts_of(&app, 1), 2, "still one wake");
+    // Awake, nobody waits: every request is served.
+    assert!(w.request(&app).await.is_ok());
+
+    // A wake slower than a request may wait: the request gets `Waking`,
+    // the wake goes on, and a later request finds the app running.
+    w.asleep(&app).await;
+    w.fake.delay_starts(Duration::from_secs(120));
+    let started = tokio::time::Instant::now();
+    assert_eq!(w.request(&app).await, Err(RouteError::Waking));
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(100), "{waited:?}");
+    w.fake
+        .until("the wake went on", |r| r.serving.contains_key(&app))
+        .await;
+    assert!(w.request(&app).await.is_ok());
+    assert_eq!(w.fake.starts_of(&app, 1), 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_wake_names_the_app_and_is_not_retried_at_once() {
     let w = World::new().await;
