@@ -398,6 +398,13 @@ impl Platform {
         let Ok(_no_deploy) = lock.try_lock() else {
             return;
         };
+        // The pass's snapshot may be old: another replica may have begun a
+        // deploy since (the lock above covers only this one's).
+        match self.store.app_by_id(&app.id).await {
+            Ok(Some(now))
+                if now.revision == app.revision && now.status.is_terminal() && !now.sleeping => {}
+            _ => return,
+        }
         if !self.sleepers.begin_sleep(app, after) {
             return;
         }

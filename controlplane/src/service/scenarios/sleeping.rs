@@ -318,6 +318,35 @@ async fn when_every_process_dies_at_once_the_apps_come_back() {
     );
 }
 
+/// The reconciler decides from the pass's snapshot of the store; a deploy
+/// another replica began after it must stop the sleep (it would scale the
+/// new rollout to zero).
+#[tokio::test(start_paused = true)]
+async fn an_app_does_not_sleep_when_another_replica_began_a_deploy_since_the_snapshot() {
+    let w = World::new().await;
+    let app = w.running("shared").await;
+    w.reconcile().await;
+    tokio::time::advance(SLEEP_AFTER * 2).await;
+    let snapshot = w.store.app_by_id(&app).await.unwrap().unwrap();
+    // The other replica's deploy, as the store shows it.
+    w.store
+        .set_status(&app, Stage::Starting, "starting the app", None)
+        .await
+        .unwrap();
+    w.platform.sleep_if_idle(&snapshot).await;
+    assert_eq!(w.fake.serving(&app), Some(1), "not stopped mid-deploy");
+    assert!(!w.store.app_by_id(&app).await.unwrap().unwrap().sleeping);
+
+    // With the deploy over, the same idle app sleeps.
+    w.store
+        .set_status(&app, Stage::Ready, "ready", Some(1))
+        .await
+        .unwrap();
+    let snapshot = w.store.app_by_id(&app).await.unwrap().unwrap();
+    w.platform.sleep_if_idle(&snapshot).await;
+    assert_eq!(w.fake.serving(&app), None);
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_app_does_not_sleep_while_a_deploy_of_it_runs() {
     let w = World::new().await;
