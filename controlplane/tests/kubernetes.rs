@@ -319,6 +319,11 @@ async fn a_sleeping_app_has_no_pods_and_its_route_leads_to_the_activator() {
     let routes = dynamic(&client, &ns, &ObjectKind::IngressRoute.resource());
     let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
 
+    // A replica whose pass outlived its Lease (here: one that never held it)
+    // puts no app to sleep; the holder does.
+    assert!(other.stop(app).await.is_err(), "not the Lease holder");
+    let r = routes.get(&name).await.unwrap().data["spec"]["routes"][0].clone();
+    assert_eq!(r["services"][0]["name"], name.as_str(), "{r}");
     rt.stop(app).await.expect("sleep");
     let route = routes.get(&name).await.unwrap();
     let r = &route.data["spec"]["routes"][0];
@@ -348,7 +353,11 @@ async fn a_sleeping_app_has_no_pods_and_its_route_leads_to_the_activator() {
     let route = routes.get(&name).await.unwrap();
     let r = &route.data["spec"]["routes"][0];
     assert_eq!(r["services"][0]["name"], name.as_str(), "{r}");
-    assert_eq!(r["middlewares"][0]["name"], name.as_str(), "{r}");
+    let middlewares: Vec<&str> = r["middlewares"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(middlewares, [builders::APP_HEADERS, name.as_str()], "{r}");
     assert_eq!(
         deployments.get(&name).await.unwrap().spec.unwrap().replicas,
         Some(1)

@@ -1,6 +1,8 @@
 //! One reconciler at a time across control-plane replicas: whoever holds the
 //! `coordination.k8s.io` Lease reconciles; the others wait for it to expire.
 
+use std::{sync::Mutex, time::Duration};
+
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
     apimachinery::pkg::apis::meta::v1::MicroTime,
@@ -10,13 +12,35 @@ use kube::{
     Api, Client,
     api::{ObjectMeta, PostParams},
 };
+use tokio::time::Instant;
 
 pub const LEASE_NAME: &str = "gofast-reconciler";
 const LEASE_SECONDS: i32 = 15;
+/// How long after a renewal its holder may act without renewing again; the
+/// rest of `LEASE_SECONDS` is margin for the API's delay and the clocks.
+const ACT_WITHIN: Duration = Duration::from_secs(10);
 
 pub struct LeaseLock {
     api: Api<Lease>,
     identity: String,
+    renewed: Renewal,
+}
+
+/// When we last renewed the lease, if we hold it.
+#[derive(Default)]
+struct Renewal(Mutex<Option<Instant>>);
+
+impl Renewal {
+    fn record(&self, held_since: Option<Instant>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = held_since;
+    }
+
+    fn fresh(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < ACT_WITHIN)
+    }
 }
 
 impl LeaseLock {
@@ -24,12 +48,28 @@ impl LeaseLock {
         Self {
             api: Api::namespaced(client, namespace),
             identity,
+            renewed: Renewal::default(),
         }
     }
 
-    /// Takes or renews the lease; true while we hold it. Conflicting writes
-    /// fail on resourceVersion, so two replicas never both win.
+    /// Takes or renews the lease; true while we hold it.
     pub async fn try_acquire(&self) -> bool {
+        // Timed from before the request: the lease may be that old when it lands.
+        let asked = Instant::now();
+        let held = self.acquire().await;
+        self.renewed.record(held.then_some(asked));
+        held
+    }
+
+    /// True when we hold the lease for sure right now: renewed lately, or
+    /// renewed now. A reconcile pass can outlast the lease; whatever another
+    /// replica would also do (sleep an app) asks this first.
+    pub async fn still_held(&self) -> bool {
+        self.renewed.fresh() || self.try_acquire().await
+    }
+
+    /// Conflicting writes fail on resourceVersion, so two replicas never both win.
+    async fn acquire(&self) -> bool {
         let now = Timestamp::now();
         let mine = |transitions: i32, acquired: Option<MicroTime>| LeaseSpec {
             holder_identity: Some(self.identity.clone()),
@@ -76,5 +116,26 @@ impl LeaseLock {
             }
             Err(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_is_acted_on_only_while_it_is_recent() {
+        let renewal = Renewal::default();
+        assert!(!renewal.fresh(), "never held");
+        renewal.record(Some(Instant::now()));
+        assert!(renewal.fresh());
+        tokio::time::advance(ACT_WITHIN).await;
+        assert!(
+            !renewal.fresh(),
+            "a pass this long must renew before it acts"
+        );
+        renewal.record(Some(Instant::now()));
+        renewal.record(None);
+        assert!(!renewal.fresh(), "lost");
     }
 }

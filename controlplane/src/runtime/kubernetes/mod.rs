@@ -541,6 +541,12 @@ impl Runtime for KubeRuntime {
                 "apps sleep in the cluster only with --kube-activator-address".into(),
             ));
         }
+        if !self.lease.still_held().await {
+            return Err(RuntimeError::Unavailable(
+                "this replica no longer holds the reconciler Lease; the holder decides which apps sleep"
+                    .into(),
+            ));
+        }
         // The route first: no request finds the app without pods.
         let name = object_name(app_id);
         let params = PatchParams::apply(activator::SLEEP_MANAGER);
