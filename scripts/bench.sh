@@ -46,7 +46,9 @@ venv=$PWD/.venv
 # The load generator for requests/s: wrk, from Debian/Ubuntu (as scripts/deps.sh
 # installs packages). Without it the driver falls back to its own, much slower,
 # Python client and says so in the table.
-if ! command -v wrk >/dev/null && [ "$what" != hardening ] && [ "$what" != deploy ] && [ "$what" != density ] && [ "$what" != warm ] && [ "$what" != cluster-wake ]; then
+# Only the requests/s runs ("all", "rps") use wrk.
+case "$what" in hardening|deploy|density|warm|cluster-wake) needs_wrk= ;; *) needs_wrk=1 ;; esac
+if [ -n "$needs_wrk" ] && ! command -v wrk >/dev/null; then
   if command -v apt-get >/dev/null; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

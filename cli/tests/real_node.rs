@@ -221,6 +221,17 @@ impl Cluster {
         }
     }
 
+    /// Opens the WebSocket at `{app_url}ws` through Traefik (101 or panic).
+    async fn websocket(&self, app_url: &str) -> WebSocket {
+        let ws_url = format!("{}ws", app_url.replacen("http://", "ws://", 1));
+        let tcp = tokio::net::TcpStream::connect(self.traefik).await.unwrap();
+        let (ws, resp) = tokio_tungstenite::client_async(ws_url.as_str(), tcp)
+            .await
+            .expect("the WebSocket handshake through Traefik");
+        assert_eq!(resp.status(), 101);
+        ws
+    }
+
     /// Stops the platform and removes the namespace (see `Drop`).
     async fn finish(self) {
         drop(self);
@@ -678,9 +689,7 @@ async fn a_memory_hog_a_crash_and_a_loop_at_import_end_failed_with_their_reason(
         "{spin}"
     );
     for name in ["hog", "crash", "spin"] {
-        let status = ada.run(&["status", name, "-o", "json"]);
-        let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-        assert_eq!(v["status"], "FAILED", "{name}");
+        assert_eq!(status(&ada, name), "FAILED", "{name}");
     }
     cluster.finish().await;
 }
@@ -701,30 +710,29 @@ async fn a_websocket_app_answers_through_traefik() {
         (status.as_u16(), body.as_str()),
         (404, r#"{"detail":"Not Found"}"#)
     );
-    let ws_url = format!("{}ws", url.replacen("http://", "ws://", 1));
-    let tcp = tokio::net::TcpStream::connect(cluster.traefik)
-        .await
-        .unwrap();
-    let (mut ws, resp) = tokio_tungstenite::client_async(ws_url.as_str(), tcp)
-        .await
-        .expect("the WebSocket handshake through Traefik");
-    assert_eq!(resp.status(), 101);
-    ws.send(Message::text("hello")).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("an answer")
-        .unwrap()
-        .unwrap();
-    assert_eq!(got, Message::text("echo: hello"));
-    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("an answer")
-        .unwrap()
-        .unwrap();
-    assert_eq!(got, Message::binary(vec![3u8, 2, 1]));
+    let mut ws = cluster.websocket(&url).await;
+    assert_eq!(
+        exchange(&mut ws, Message::text("hello")).await,
+        Message::text("echo: hello")
+    );
+    assert_eq!(
+        exchange(&mut ws, Message::binary(vec![1u8, 2, 3])).await,
+        Message::binary(vec![3u8, 2, 1])
+    );
     ws.close(None).await.unwrap();
     cluster.finish().await;
+}
+
+type WebSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Sends one message and returns the answer (within 10 s).
+async fn exchange(ws: &mut WebSocket, message: Message) -> Message {
+    ws.send(message).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer")
+        .unwrap()
+        .unwrap()
 }
 
 /// `last_activity_at` (ms) of every app, read from the platform's SQLite
@@ -977,21 +985,12 @@ async fn an_idle_app_sleeps_without_pods_and_its_next_request_wakes_it() {
     }
     // Traefik's throttle: the route has moved to the activator by now.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let ws_url = format!("{}ws", chat.replacen("http://", "ws://", 1));
-    let tcp = tokio::net::TcpStream::connect(cluster.traefik)
-        .await
-        .unwrap();
-    let (mut ws, resp) = tokio_tungstenite::client_async(ws_url.as_str(), tcp)
-        .await
-        .expect("the handshake wakes the app");
-    assert_eq!(resp.status(), 101);
-    ws.send(Message::text("hello")).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("an answer")
-        .unwrap()
-        .unwrap();
-    assert_eq!(got, Message::text("echo: hello"));
+    // The handshake itself wakes the app.
+    let mut ws = cluster.websocket(&chat).await;
+    assert_eq!(
+        exchange(&mut ws, Message::text("hello")).await,
+        Message::text("echo: hello")
+    );
     ws.close(None).await.unwrap();
     assert_eq!(status(&ada, "chat"), "READY");
 

@@ -15,7 +15,7 @@ fn start() -> Platform {
     Platform::start_with(&["--sleep-after", "2s"])
 }
 
-/// The app's status as `gofast status -o json` shows it.
+/// `gofast_running_apps` as `/metrics` reports it.
 async fn running_apps(p: &Platform) -> String {
     let metrics = get(&format!("{}/metrics", p.url))
         .await

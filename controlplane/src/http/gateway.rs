@@ -79,14 +79,10 @@ pub async fn proxy(
     }
     if req.headers().contains_key(ACTIVATOR_LOOP_HEADER) {
         // Sent through Traefik by a control plane, and routed back here.
-        return (
-            [(header::RETRY_AFTER, "1")],
-            unavailable(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the app's route does not lead to it yet; try again in a moment",
-            ),
-        )
-            .into_response();
+        return retry_after(
+            1,
+            "the app's route does not lead to it yet; try again in a moment",
+        );
     }
     // A sleeping app is woken here; the request waits for it.
     let routed = match state.platform.route(user_id, app_id).await {
@@ -96,14 +92,10 @@ pub async fn proxy(
             return wake_failed(req.headers(), &app, &reason);
         }
         Err(RouteError::Waking) => {
-            return (
-                [(header::RETRY_AFTER, "2")],
-                unavailable(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the app is waking up and cannot hold more requests; try again in a moment",
-                ),
-            )
-                .into_response();
+            return retry_after(
+                2,
+                "the app is waking up and cannot hold more requests; try again in a moment",
+            );
         }
     };
     let (upstream, in_flight) = (routed.upstream, routed.in_flight);
@@ -200,6 +192,15 @@ pub async fn proxy(
 /// when the app does not answer, where the service's `unavailable` is 503).
 fn unavailable(status: StatusCode, message: &str) -> Response {
     error_with_status(status, ErrorCode::Unavailable, message)
+}
+
+/// 503 with `Retry-After`: the app will answer soon, not now.
+fn retry_after(seconds: u32, message: &str) -> Response {
+    (
+        [(header::RETRY_AFTER, seconds.to_string())],
+        unavailable(StatusCode::SERVICE_UNAVAILABLE, message),
+    )
+        .into_response()
 }
 
 /// 503 for an app that sleeps and did not start: a short page for a

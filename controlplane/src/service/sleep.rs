@@ -89,15 +89,18 @@ impl Entry {
     }
 }
 
-/// Each app's traffic on this replica, and whether it sleeps; and whether
-/// the traffic that bypasses this replica (through Traefik) cannot be
-/// counted right now: then no app is idle for sure, and none sleeps.
 #[derive(Default)]
-pub(super) struct Sleepers(Arc<Mutex<HashMap<AppId, Entry>>>, AtomicBool);
+pub(super) struct Sleepers {
+    /// Each app's traffic on this replica, and whether it sleeps.
+    apps: Arc<Mutex<HashMap<AppId, Entry>>>,
+    /// The traffic that bypasses this replica (through Traefik) cannot be
+    /// counted right now: no app is idle for sure, and none sleeps.
+    uncounted: AtomicBool,
+}
 
 impl Sleepers {
     fn apps(&self) -> MutexGuard<'_, HashMap<AppId, Entry>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.apps.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Marks the app awake and just used (a deploy made it serve).
@@ -143,6 +146,15 @@ impl Sleepers {
         true
     }
 
+    /// A count taken in the app's entry, which `release` gives back.
+    fn counted(&self, app_id: &str, release: fn(&mut Entry)) -> Counted {
+        Counted {
+            apps: self.apps.clone(),
+            app_id: app_id.to_string(),
+            release,
+        }
+    }
+
     pub(super) fn forget(&self, app_id: &str) {
         self.apps().remove(app_id);
     }
@@ -165,7 +177,7 @@ impl Sleepers {
         if e.asleep || e.in_flight > 0 || e.last_seen.elapsed() < after {
             return false;
         }
-        if self.1.load(Ordering::Relaxed) {
+        if self.uncounted.load(Ordering::Relaxed) {
             // Uncounted traffic may be going on: this is no time to sleep.
             e.last_seen = Instant::now();
             return false;
@@ -175,22 +187,26 @@ impl Sleepers {
     }
 }
 
-/// Held while a request is with the app: the app stays awake, and its idle
-/// time starts again when the request ends.
-pub struct InFlight {
+/// A request counted in its app's entry (in flight, or waiting for a wake);
+/// dropping it gives the count back.
+pub struct Counted {
     apps: Arc<Mutex<HashMap<AppId, Entry>>>,
     app_id: AppId,
+    release: fn(&mut Entry),
 }
 
-impl Drop for InFlight {
+impl Drop for Counted {
     fn drop(&mut self) {
         let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = apps.get_mut(&self.app_id) {
-            e.in_flight = e.in_flight.saturating_sub(1);
-            e.last_seen = Instant::now();
+            (self.release)(e);
         }
     }
 }
+
+/// Held while a request is with the app: the app stays awake, and its idle
+/// time starts again when the request ends.
+pub type InFlight = Counted;
 
 /// A wake reports no stages: it is not a deploy.
 struct Quiet;
@@ -201,23 +217,9 @@ impl Progress for Quiet {
 
 enum Step {
     Serve(Routed),
-    Wait(Wake, Waiting),
+    /// The wake to wait for, and this request's place among its waiters.
+    Wait(Wake, Counted),
     Refuse(RouteError),
-}
-
-/// One request waiting for a wake; dropping it frees its place.
-struct Waiting {
-    apps: Arc<Mutex<HashMap<AppId, Entry>>>,
-    app_id: String,
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = apps.get_mut(&self.app_id) {
-            e.waiting = e.waiting.saturating_sub(1);
-        }
-    }
 }
 
 impl Platform {
@@ -265,7 +267,7 @@ impl Platform {
     /// counts) can be read now. While they cannot, no app sleeps, and an
     /// app's idle time starts again once they can.
     pub fn traffic_counted(&self, counted: bool) {
-        self.sleepers.1.store(!counted, Ordering::Relaxed);
+        self.sleepers.uncounted.store(!counted, Ordering::Relaxed);
     }
 
     /// Requests reached the app through Traefik (the cluster shape): it is
@@ -296,10 +298,9 @@ impl Platform {
                 .waking
                 .get_or_insert_with(|| self.spawn_wake(app_id))
                 .clone();
-            let waiting = Waiting {
-                apps: self.sleepers.0.clone(),
-                app_id: app_id.to_string(),
-            };
+            let waiting = self.sleepers.counted(app_id, |e| {
+                e.waiting = e.waiting.saturating_sub(1);
+            });
             return Step::Wait(wake, waiting);
         }
         // Under the lock, so that a sweep sees this request in flight.
@@ -313,10 +314,10 @@ impl Platform {
         e.last_seen = Instant::now();
         Step::Serve(Routed {
             upstream,
-            in_flight: InFlight {
-                apps: self.sleepers.0.clone(),
-                app_id: app_id.to_string(),
-            },
+            in_flight: self.sleepers.counted(app_id, |e| {
+                e.in_flight = e.in_flight.saturating_sub(1);
+                e.last_seen = Instant::now();
+            }),
         })
     }
 

@@ -7,13 +7,10 @@
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+
+use super::traefik_http::{self, PlainHttp};
 
 const METRIC: &str = "traefik_service_requests_total";
 /// Traefik's provider suffix of services made from IngressRoutes.
@@ -30,7 +27,7 @@ pub enum ActivityError {
 
 /// Request counts per app, read from Traefik's metrics.
 pub struct TraefikActivity {
-    http: Client<HttpConnector, Empty<bytes::Bytes>>,
+    http: PlainHttp,
     url: String,
     namespace: String,
     /// The counts of the last read; `None` before the first.
@@ -41,7 +38,7 @@ impl TraefikActivity {
     pub fn new(url: &str, namespace: &str) -> Self {
         Self {
             // Plain HTTP: Traefik's metrics entry point inside the cluster.
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: traefik_http::client(),
             url: url.to_string(),
             namespace: namespace.to_string(),
             last: None,
@@ -52,9 +49,8 @@ impl TraefikActivity {
     /// only takes the counts (what they count happened before this control
     /// plane was watching).
     pub async fn active_apps(&mut self) -> Result<Vec<String>, ActivityError> {
-        let text = tokio::time::timeout(FETCH_TIMEOUT, self.fetch())
+        let text = traefik_http::get_text(&self.http, &self.url, FETCH_TIMEOUT, MAX_METRICS_BYTES)
             .await
-            .unwrap_or_else(|_| Err(format!("no answer within {}s", FETCH_TIMEOUT.as_secs())))
             .map_err(|reason| ActivityError::Fetch {
                 url: self.url.clone(),
                 reason,
@@ -75,20 +71,6 @@ impl TraefikActivity {
         };
         self.last = Some(now);
         Ok(active)
-    }
-
-    async fn fetch(&self) -> Result<String, String> {
-        let uri: http::Uri = self.url.parse().map_err(|e| format!("not a URL: {e}"))?;
-        let resp = self.http.get(uri).await.map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
-        }
-        let body = Limited::new(resp.into_body(), MAX_METRICS_BYTES)
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        String::from_utf8(body.to_vec()).map_err(|_| "the metrics are not UTF-8".into())
     }
 }
 
@@ -255,6 +237,26 @@ traefik_entrypoint_requests_total{code="200",entrypoint="web",method="GET",proto
         assert_eq!(counts["zzzzzzzzz1"], 1.0);
         assert!(requests_per_app(METRICS, "nobody").is_empty());
         assert!(requests_per_app("garbage {\n} 1\n", "apps").is_empty());
+    }
+
+    /// Serves `body` at `/metrics` on a loopback port; returns its URL.
+    async fn serving(body: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let app =
+            axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_traefiks_is_an_error_not_an_idle_cluster() {
+        let mut wrong = TraefikActivity::new(&serving("ok\n").await, "apps");
+        let err = wrong.active_apps().await.unwrap_err().to_string();
+        assert!(err.contains("no traefik_ metrics"), "{err}");
+
+        let mut traefik = TraefikActivity::new(&serving(METRICS).await, "apps");
+        assert_eq!(traefik.active_apps().await.unwrap(), Vec::<String>::new());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod cache;
 mod lease;
 pub mod rollout;
 mod route;
+mod traefik_http;
 
 use std::{
     collections::HashSet,

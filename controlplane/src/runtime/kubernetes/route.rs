@@ -9,10 +9,8 @@
 use std::time::Duration;
 
 use http_body_util::Empty;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+
+use super::traefik_http::{self, PlainHttp};
 
 /// How long a route may take to appear once the pod is ready.
 pub const ROUTE_WAIT: Duration = Duration::from_secs(30);
@@ -20,7 +18,7 @@ const EVERY: Duration = Duration::from_millis(100);
 const ONE_TRY: Duration = Duration::from_secs(3);
 
 pub struct RouteProbe {
-    http: Client<HttpConnector, Empty<bytes::Bytes>>,
+    http: PlainHttp,
     /// e.g. `http://traefik.traefik:80`, no trailing slash.
     base: String,
 }
@@ -28,7 +26,7 @@ pub struct RouteProbe {
 impl RouteProbe {
     pub fn new(base: &str) -> Self {
         Self {
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: traefik_http::client(),
             base: base.trim_end_matches('/').to_string(),
         }
     }
@@ -86,7 +84,7 @@ impl RouteProbe {
 /// sends new requests only to pods of the new revision. (A draining pod stays
 /// listed, `fenced`: it gets no new requests.)
 pub struct TraefikServers {
-    http: Client<HttpConnector, Empty<bytes::Bytes>>,
+    http: PlainHttp,
     /// e.g. `http://traefik.traefik:9000`, no trailing slash.
     base: String,
 }
@@ -97,7 +95,7 @@ const MAX_SERVICES_BYTES: usize = 16 << 20;
 impl TraefikServers {
     pub fn new(base: &str) -> Self {
         Self {
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: traefik_http::client(),
             base: base.trim_end_matches('/').to_string(),
         }
     }
@@ -137,21 +135,9 @@ impl TraefikServers {
     }
 
     async fn get(&self, url: &str) -> Result<String, String> {
-        use http_body_util::{BodyExt, Limited};
-        let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
-        let resp = tokio::time::timeout(ONE_TRY, self.http.get(uri))
+        traefik_http::get_text(&self.http, url, ONE_TRY, MAX_SERVICES_BYTES)
             .await
-            .map_err(|_| format!("{url}: no answer within {}s", ONE_TRY.as_secs()))?
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !resp.status().is_success() {
-            return Err(format!("{url}: HTTP {}", resp.status()));
-        }
-        let body = Limited::new(resp.into_body(), MAX_SERVICES_BYTES)
-            .collect()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?
-            .to_bytes();
-        String::from_utf8(body.to_vec()).map_err(|_| format!("{url}: not UTF-8"))
+            .map_err(|e| format!("{url}: {e}"))
     }
 }
 
